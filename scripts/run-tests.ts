@@ -6,7 +6,7 @@
 const skipLog = await Deno.makeTempFile({ prefix: "stratovirt-skips-" });
 const cmd = new Deno.Command(Deno.execPath(), {
   args: ["test", "-A", ...Deno.args],
-  env: { STRATOVIRT_SKIP_LOG: skipLog },
+  env: { STRATOVIRT_SKIP_LOG: skipLog, NO_COLOR: "1" },
   stdout: "piped",
   stderr: "inherit",
 });
@@ -20,8 +20,8 @@ for await (const chunk of child.stdout) {
 const status = await child.status;
 
 // deno test's own summary: "ok | 12 passed | 0 failed | 3 ignored (1s)" (or "FAILED | ...").
-// deno colours it, so strip escape sequences first.
-const plain = tail.replace(/\x1b\[[0-9;]*m/g, "");
+// NO_COLOR keeps it free of escape sequences.
+const plain = tail;
 const m = [
   ...plain.matchAll(
     /(\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored)?/g,
