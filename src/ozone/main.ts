@@ -1,5 +1,5 @@
 /** ozone: the sandbox launcher that starts stratovirt in a jail. Second entry point. */
-import { VERSION } from "../src/version.ts";
+import { VERSION } from "../version.ts";
 
 if (import.meta.main) {
   if (Deno.args.includes("-version") || Deno.args.includes("--version")) {
