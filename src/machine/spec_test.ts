@@ -1,0 +1,33 @@
+import { assertEquals, assertThrows } from "../../tests/lib/assert.ts";
+import { type MachineSpec, MachineSpecError, topologyOf, validateSpec } from "./spec.ts";
+
+const base: MachineSpec = {
+  cpus: 2,
+  memory: { size: 256 << 20 },
+  kernel: "/boot/vmlinux",
+  cmdline: "console=ttyS0",
+};
+
+Deno.test("spec: a plain spec passes; the default topology is one core per socket", () => {
+  validateSpec(base);
+  assertEquals(topologyOf(base), { sockets: 2, dies: 1, clusters: 1, cores: 1, threads: 1 });
+});
+
+Deno.test("spec: bad fields are named", () => {
+  const cases: [Partial<MachineSpec>, RegExp][] = [
+    [{ cpus: 0 }, /cpus must be an integer in 1\.\.254, got 0/],
+    [{ cpus: 1.5 }, /cpus must be/],
+    [{ memory: { size: 1 << 20 } }, /memory size must be .* at least 2 MiB, got 1048576/],
+    [{ memory: { size: (64 << 20) + 1 } }, /multiple of 4 KiB/],
+    [{ kernel: "" }, /no kernel/],
+    [{ serial: { backend: "file" } }, /serial file backend needs a path/],
+    [
+      { cpus: 4, topology: { sockets: 1, dies: 1, clusters: 1, cores: 2, threads: 1 } },
+      /holds 2 vCPUs, fewer than cpus=4/,
+    ],
+  ];
+  for (const [patch, message] of cases) {
+    const e = assertThrows(() => validateSpec({ ...base, ...patch }), MachineSpecError);
+    if (!message.test(e.message)) throw new Error(`${e.message} does not match ${message}`);
+  }
+});

@@ -1,0 +1,129 @@
+/**
+ * The main thread's handle on the vCPU Workers: starts one Worker per vCPU, serves each one's
+ * ExitChannel with the device buses, and pauses / resumes / stops them through the shared control
+ * words plus a kick (SIGRTMIN + immediate_exit) that makes a blocked KVM_RUN return.
+ */
+import type { Vcpu } from "../../ffi/kvm.ts";
+import { createChannelBuffer, ExitChannelServer, type ExitHandler } from "../cpu/exit_channel.ts";
+import {
+  COMMAND,
+  createControlBuffer,
+  STATE,
+  TID,
+  VcpuCommand,
+  type VcpuMessage,
+  VcpuState,
+  type VcpuWorkerInit,
+} from "../cpu/vcpu_control.ts";
+
+type Shared = Omit<VcpuWorkerInit, "handle" | "control" | "channel">;
+
+interface VcpuThread {
+  readonly vcpu: Vcpu;
+  readonly worker: Worker;
+  readonly control: Int32Array;
+  readonly server: ExitChannelServer;
+}
+
+/** Waits without blocking the event loop until `pred` holds or `ms` pass. */
+async function waitFor(words: Int32Array, index: number, pred: (v: number) => boolean, ms: number) {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const v = Atomics.load(words, index);
+    if (pred(v)) return true;
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    const r = Atomics.waitAsync(words, index, v, Math.min(left, 20));
+    if (r.async) await r.value;
+  }
+}
+
+export class VcpuThreads {
+  readonly #threads: VcpuThread[] = [];
+
+  /**
+   * Starts a Worker for each vCPU; `onMessage` gets what they post (VM exits, boot events),
+   * `handler` serves their PIO/MMIO exits on this thread.
+   */
+  constructor(
+    vcpus: readonly Vcpu[],
+    shared: Shared,
+    handler: ExitHandler,
+    onMessage: (msg: VcpuMessage) => void,
+    onError: (vcpu: number, message: string) => void,
+  ) {
+    for (const vcpu of vcpus) {
+      const controlBuffer = createControlBuffer();
+      const channel = createChannelBuffer();
+      const worker = new Worker(new URL("../cpu/vcpu_worker.ts", import.meta.url), {
+        type: "module",
+        name: `vcpu${vcpu.id}`,
+      });
+      worker.onmessage = (e: MessageEvent<VcpuMessage>) => onMessage(e.data);
+      worker.onerror = (e) => {
+        e.preventDefault();
+        onError(vcpu.id, e.message);
+      };
+      const server = new ExitChannelServer(channel);
+      server.serve(handler);
+      const init: VcpuWorkerInit = {
+        ...shared,
+        handle: vcpu.handle(),
+        control: controlBuffer,
+        channel,
+      };
+      worker.postMessage(init);
+      this.#threads.push({ vcpu, worker, control: new Int32Array(controlBuffer), server });
+    }
+  }
+
+  #command(cmd: VcpuCommand): void {
+    for (const t of this.#threads) {
+      Atomics.store(t.control, COMMAND, cmd);
+      Atomics.notify(t.control, COMMAND);
+      const tid = Atomics.load(t.control, TID);
+      // A Worker that has not published its tid has not entered KVM_RUN: it reads COMMAND first.
+      if (tid !== 0 && cmd !== VcpuCommand.Run) t.vcpu.kick(tid);
+    }
+  }
+
+  /** Asks every vCPU to pause; resolves once all are out of KVM_RUN (or `ms` pass). */
+  async pause(ms = 1000): Promise<boolean> {
+    this.#command(VcpuCommand.Pause);
+    return await this.#waitAll((s) => s === VcpuState.Paused || s === VcpuState.Stopped, ms);
+  }
+
+  resume(): void {
+    this.#command(VcpuCommand.Run);
+  }
+
+  /**
+   * Stops every vCPU: sets the command, kicks, repeats the kick until each reports stopped (a kick
+   * landing between two KVM_RUN calls is caught by immediate_exit, this covers the rest), then
+   * releases any vCPU waiting on its exit channel. Resolves with whether all stopped in `ms`.
+   */
+  async stop(ms = 1000): Promise<boolean> {
+    const deadline = performance.now() + ms;
+    for (const t of this.#threads) t.server.close();
+    for (;;) {
+      this.#command(VcpuCommand.Stop);
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      if (await this.#waitAll((s) => s === VcpuState.Stopped, Math.min(left, 50))) return true;
+    }
+  }
+
+  async #waitAll(pred: (s: number) => boolean, ms: number): Promise<boolean> {
+    const results = await Promise.all(
+      this.#threads.map((t) => waitFor(t.control, STATE, pred, ms)),
+    );
+    return results.every((r) => r);
+  }
+
+  /** Ends the Workers (only safe once they are out of KVM_RUN). */
+  terminate(): void {
+    for (const t of this.#threads) {
+      if (Atomics.load(t.control, STATE) === VcpuState.Stopped) t.worker.terminate();
+    }
+  }
+}
