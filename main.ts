@@ -4,8 +4,67 @@
  */
 import { ConfigError, helpText, parseCommandLine, VmConfig } from "./src/config/mod.ts";
 import { VERSION } from "./src/version.ts";
+import { runTestMachine } from "./src/qtest/test_machine.ts";
+import { initLogger, levelFromEnv, log, type LoggerSettings } from "./src/util/logger.ts";
+import { microvmSpecOf } from "./src/machine/from_config.ts";
+import { EXIT_ERROR, runMicrovm } from "./src/machine/microvm.ts";
+import { restoreTerminal } from "./src/chardev/terminal.ts";
 
-function main(args: string[]): number {
+/** A fatal error before or around the VM: one line on stderr, exit 1. */
+function fail(message: string): number {
+  restoreTerminal();
+  console.error(`stratovirt: ${message}`);
+  return EXIT_ERROR;
+}
+
+function loggerOf(config: VmConfig): LoggerSettings {
+  const l = config.runtime.logging;
+  return {
+    target: l.enabled ? (l.file ?? "") : null,
+    level: levelFromEnv(Deno.env.get("STRATOVIRT_LOG_LEVEL")),
+  };
+}
+
+async function runVm(config: VmConfig): Promise<number> {
+  const logSettings = loggerOf(config);
+  try {
+    initLogger(logSettings);
+  } catch (e) {
+    return fail(
+      `-D ${config.runtime.logging.file}: cannot open the log file: ${(e as Error).message}`,
+    );
+  }
+  for (const warning of config.warnings) log.warn(warning);
+  if (config.machine.accel === "test") return await runTestMachine(config);
+
+  let spec;
+  try {
+    spec = microvmSpecOf(config, logSettings);
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  const pidfile = config.runtime.pidfile;
+  if (pidfile) {
+    try {
+      Deno.writeTextFileSync(pidfile, `${Deno.pid}\n`);
+    } catch (e) {
+      return fail(`-pidfile ${pidfile}: cannot write it: ${(e as Error).message}`);
+    }
+  }
+  try {
+    return await runMicrovm(spec);
+  } catch (e) {
+    return fail((e as Error).message);
+  } finally {
+    if (pidfile) {
+      try {
+        Deno.removeSync(pidfile);
+      } catch { /* already gone */ }
+    }
+  }
+}
+
+async function main(args: string[]): Promise<number> {
   let config: VmConfig;
   try {
     config = parseCommandLine(args);
@@ -22,11 +81,8 @@ function main(args: string[]): number {
     console.log(`StratoVirt ${VERSION}`);
     return 0;
   }
-  for (const warning of config.warnings) console.error(`stratovirt: warning: ${warning}`);
-
-  // build and run the machine
-  console.error("stratovirt: the machine builder is not there yet");
-  return 1;
+  return await runVm(config);
 }
 
-if (import.meta.main) Deno.exit(main(Deno.args));
+// Deno.exit even on success: a pending stdin read would otherwise keep the process alive.
+if (import.meta.main) Deno.exit(await main(Deno.args));
