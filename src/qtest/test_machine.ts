@@ -1,0 +1,152 @@
+/**
+ * The `accel=test` machine: a microvm without vCPUs or KVM. Guest RAM is plain host memory laid
+ * out as the KVM microvm lays it out, the legacy devices sit on the PIO bus and the virtio-mmio
+ * devices on the MMIO bus at their usual addresses, and a test client drives all of it through
+ * the qtest protocol (protocol.ts) on the `-mod-test` socket, as a guest driver would. Time is a
+ * virtual clock the client steps; interrupts are reported to the client.
+ */
+import type { VmConfig } from "../config/vm_config.ts";
+import { MEM_BELOW_4G_END, x86MemoryLayout } from "../boot/layout.ts";
+import { mmioBus, pioBus } from "../devices/bus.ts";
+import { I8042, I8042_PORT_BASE, I8042_PORT_SIZE } from "../devices/legacy/i8042.ts";
+import { CmosRtc, RTC_PORT_BASE, RTC_PORT_SIZE } from "../devices/legacy/rtc.ts";
+import {
+  Serial8250,
+  SERIAL_IRQ,
+  SERIAL_PORT_BASE,
+  SERIAL_PORT_SIZE,
+} from "../devices/legacy/serial.ts";
+import { GuestMemory } from "../memory/guest_memory.ts";
+import { buildVirtioMmioDevices, type VirtioMmioDevices } from "../machine/virtio_devices.ts";
+import { log } from "../util/logger.ts";
+import { VirtualClock } from "./clock.ts";
+import { IrqLines } from "./irq.ts";
+import { QtestProtocol, type TestTarget } from "./protocol.ts";
+import { openQtestSocket, serveQtest } from "./server.ts";
+
+export class TestMachineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TestMachineError";
+  }
+}
+
+export interface TestMachine extends TestTarget {
+  readonly virtio: VirtioMmioDevices;
+  readonly serial: Serial8250;
+  readonly i8042: I8042;
+  readonly rtc: CmosRtc;
+  /** Releases the device backends. */
+  close(): void;
+}
+
+/** Builds the machine of `config` (RAM, buses, legacy and virtio devices); no socket yet. */
+export function buildTestMachine(
+  config: VmConfig,
+  warn: (msg: string) => void = () => {},
+): TestMachine {
+  if (config.machine.type !== "microvm") {
+    throw new TestMachineError(
+      `-machine ${config.machine.type}: accel=test builds microvm machines only`,
+    );
+  }
+  if (config.boot.kernel !== null) warn("accel=test: -kernel is not loaded (there are no vCPUs)");
+  if (config.memory.memPath !== null || config.memoryBackends.length > 0 || config.numa) {
+    warn("accel=test: guest RAM is plain process memory; mem-path, backends and NUMA are ignored");
+  }
+  const layout = x86MemoryLayout(config.memory.sizeBytes);
+  const memory = new GuestMemory(layout.ramRegions.map((r) => ({
+    gpa: r.gpa,
+    size: r.size,
+    bytes: new Uint8Array(r.size),
+  })));
+  const onFault = (bus: string) => (range: { name: string }, op: string, e: unknown) =>
+    log.error(`${bus} ${op} of ${range.name} failed: ${(e as Error).message}`);
+  const mmio = mmioBus(onFault("mmio"));
+  const pio = pioBus(onFault("pio"));
+  const clock = new VirtualClock();
+  const irqs = new IrqLines();
+
+  // The guest's wall clock starts at the host's and then moves only with the virtual clock.
+  const epochMs = Date.now();
+  const serial = new Serial8250({ setIrq: (level) => irqs.setLevel(SERIAL_IRQ, level) });
+  const i8042 = new I8042({ onReset: () => log.info("accel=test: the guest asked for a reset") });
+  const rtc = new CmosRtc({
+    now: () => epochMs + clock.nowMs(),
+    memSize: config.memory.sizeBytes,
+    gapStart: MEM_BELOW_4G_END,
+  });
+  // The boot timer's port 0x3ff is also the UART's scratch register; the KVM vCPU loop catches
+  // it before the bus. Without a guest to boot there is nothing for it to time.
+  pio.insert(SERIAL_PORT_BASE, SERIAL_PORT_SIZE, serial, "serial");
+  pio.insert(I8042_PORT_BASE, I8042_PORT_SIZE, i8042, "i8042");
+  pio.insert(RTC_PORT_BASE, RTC_PORT_SIZE, rtc, "rtc");
+
+  const virtio = buildVirtioMmioDevices(config, memory, mmio, {
+    interruptFor: (slot) => () => irqs.pulse(slot.irq),
+    timers: {
+      nowMs: () => clock.nowMs(),
+      after: (delayMs, fn) => clock.after(BigInt(Math.ceil(delayMs * 1e6)), fn),
+    },
+  });
+  if (virtio.notBuilt.length > 0) {
+    virtio.close();
+    const d = virtio.notBuilt[0];
+    throw new TestMachineError(`-device ${d.driver},id=${d.id}: not supported by this VMM yet`);
+  }
+  return { memory, mmio, pio, clock, irqs, virtio, serial, i8042, rtc, close: virtio.close };
+}
+
+/**
+ * Runs an `accel=test` VM: builds it, serves the `-mod-test` socket until the client hangs up
+ * or quits, releases everything. Returns the process exit status (0, or 1 with a message on
+ * stderr when the machine or the socket cannot be set up).
+ */
+export async function runTestMachine(config: VmConfig): Promise<number> {
+  const path = config.runtime.modTest;
+  if (path === null) {
+    console.error("stratovirt: -accel test: needs -mod-test SOCKET (the test client's socket)");
+    return 1;
+  }
+  let machine: TestMachine;
+  try {
+    machine = buildTestMachine(config, (m) => console.error(`stratovirt: warning: ${m}`));
+  } catch (e) {
+    console.error(`stratovirt: ${(e as Error).message}`);
+    return 1;
+  }
+  let ownsSocket = false;
+  const removeSocket = () => {
+    if (!ownsSocket) return;
+    try {
+      Deno.removeSync(path);
+    } catch { /* gone already */ }
+  };
+  // Killed by the harness: leave no socket file behind (QEMU also exits 0 on SIGTERM).
+  const onSignal = () => {
+    machine.close();
+    removeSocket();
+    Deno.exit(0);
+  };
+  for (const s of STOP_SIGNALS) Deno.addSignalListener(s, onSignal);
+  try {
+    const opened = await openQtestSocket(path, () => ownsSocket = true);
+    try {
+      await serveQtest(opened.conn, new QtestProtocol(machine));
+    } finally {
+      try {
+        opened.conn.close();
+      } catch { /* already closed by the peer */ }
+    }
+    return 0;
+  } catch (e) {
+    console.error(`stratovirt: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    for (const s of STOP_SIGNALS) Deno.removeSignalListener(s, onSignal);
+    machine.close();
+    removeSocket();
+  }
+}
+
+const STOP_SIGNALS: Deno.Signal[] = ["SIGTERM", "SIGINT"];
