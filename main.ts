@@ -9,6 +9,8 @@ import { initLogger, levelFromEnv, log, type LoggerSettings } from "./src/util/l
 import { microvmSpecOf } from "./src/machine/from_config.ts";
 import { EXIT_ERROR, runMicrovm } from "./src/machine/microvm.ts";
 import { restoreTerminal } from "./src/chardev/terminal.ts";
+import { MicrovmQmpMachine } from "./src/machine/qmp_machine.ts";
+import { qmpAddress, QmpServer } from "./src/qmp/server.ts";
 
 /** A fatal error before or around the VM: one line on stderr, exit 1. */
 function fail(message: string): number {
@@ -51,11 +53,27 @@ async function runVm(config: VmConfig): Promise<number> {
       return fail(`-pidfile ${pidfile}: cannot write it: ${(e as Error).message}`);
     }
   }
+  const machine = new MicrovmQmpMachine(config, spec);
+  let qmp: QmpServer | null = null;
   try {
-    return await runMicrovm(spec);
+    // QMP listens before the VM is built, so a listener that cannot be made stops the start.
+    if (config.qmp.length > 0) {
+      qmp = new QmpServer(machine, { log: (m) => log.info(m) });
+      machine.attachServer(qmp);
+      for (const address of config.qmp) qmp.listen(qmpAddress(address));
+    }
+    return await runMicrovm(spec, {
+      startPaused: config.runtime.freeze,
+      noShutdown: config.runtime.noShutdown,
+      onRunning: (vm) => machine.attach(vm),
+      onEvent: (event) => machine.forward(event),
+    });
   } catch (e) {
     return fail((e as Error).message);
   } finally {
+    // Clients get what was queued for them (SHUTDOWN), then the socket files go.
+    await qmp?.close();
+    machine.closeFds();
     if (pidfile) {
       try {
         Deno.removeSync(pidfile);

@@ -3,7 +3,7 @@
  * refusing — with the option named — what this build cannot run yet, rather than ignoring it.
  */
 import type { VmConfig } from "../config/mod.ts";
-import type { MachineSpec, SerialSpec } from "./spec.ts";
+import { type DiskSpec, MachineSpec, MAX_DISKS, SerialSpec } from "./spec.ts";
 import type { LoggerSettings } from "../util/logger.ts";
 
 export class UnsupportedError extends Error {
@@ -36,13 +36,7 @@ export function microvmSpecOf(config: VmConfig, log: LoggerSettings): MachineSpe
       `-machine ${config.machine.type}: only microvm can run in this build (q35 and none are not there yet)`,
     );
   }
-  if (config.devices.length > 0) {
-    const d = config.devices[0];
-    throw new UnsupportedError(
-      `-device ${d.kind}: virtio devices are not wired into the KVM microvm yet ` +
-        `(they run under -machine microvm,accel=test)`,
-    );
-  }
+  const disks = disksOf(config);
   if (config.boot.kernel === null) {
     throw new UnsupportedError("-kernel: a microvm needs a kernel");
   }
@@ -68,5 +62,45 @@ export function microvmSpecOf(config: VmConfig, log: LoggerSettings): MachineSpe
     serial: serialOf(config),
     bootTimer: true,
     log,
+    disks,
   };
+}
+
+/**
+ * The virtio-blk-device disks, in command-line order (which is their slot order). Any other
+ * -device is refused with its name: only virtio-blk runs on the KVM microvm so far.
+ */
+function disksOf(config: VmConfig): DiskSpec[] {
+  const disks: DiskSpec[] = [];
+  for (const d of config.devices) {
+    if (d.driver !== "virtio-blk-device" || d.kind !== "blk") {
+      throw new UnsupportedError(
+        `-device ${d.driver},id=${d.id}: only virtio-blk-device is wired into the KVM microvm ` +
+          `so far (the others run under -machine microvm,accel=test, or not yet at all)`,
+      );
+    }
+    if (disks.length === MAX_DISKS) {
+      throw new UnsupportedError(
+        `-device ${d.driver},id=${d.id}: a microvm takes at most ${MAX_DISKS} virtio-blk devices`,
+      );
+    }
+    const drive = config.drives.find((x) => x.id === d.drive);
+    // The config checks already resolved drive=; this guards a hand-made VmConfig.
+    if (!drive) {
+      throw new UnsupportedError(`-device ${d.driver},id=${d.id}: no -drive id=${d.drive}`);
+    }
+    disks.push({
+      id: d.id,
+      drive: drive.id,
+      path: drive.file,
+      readonly: drive.readonly,
+      direct: drive.direct,
+      serial: d.serial,
+      numQueues: d.numQueues,
+      queueSize: d.queueSize,
+      iopsTotal: drive.iopsTotal,
+      iothread: d.iothread,
+    });
+  }
+  return disks;
 }

@@ -6,6 +6,9 @@
  * The VM ends when the guest resets or powers off (i8042 reset, triple fault, KVM system event:
  * status 0), when KVM cannot go on (internal error, failed entry: status 1, with a message naming
  * the exit, the vCPU and its RIP), or on SIGTERM / SIGINT (status 1, as StratoVirt).
+ * A guest reset is a poweroff here (no firmware to re-run: StratoVirt's microvm does the same);
+ * with -no-shutdown the VM pauses instead. Lifecycle events (STOP, RESUME, SHUTDOWN with its
+ * reason) go to `hooks.onEvent` for QMP.
  */
 import { installKickHandler } from "../../ffi/kick.ts";
 import { readBootFiles } from "../boot/boot_files.ts";
@@ -27,10 +30,11 @@ import {
   SERIAL_PORT_SIZE,
 } from "../devices/legacy/serial.ts";
 import { log, loggerSettings } from "../util/logger.ts";
-import { Lifecycle } from "./lifecycle.ts";
+import { Lifecycle, LifecycleError } from "./lifecycle.ts";
 import type { GuestMemory } from "../memory/guest_memory.ts";
 import { type MachineSpec, topologyOf, validateSpec } from "./spec.ts";
 import { VcpuThreads } from "./vcpu_threads.ts";
+import { DeviceThreads, diskCmdlineArgs } from "./iothreads.ts";
 import { createX86Vm, hostIsPvm, type X86Vm } from "./vm.ts";
 
 /** Exit status of a VM the guest ended (reset, poweroff, triple fault). */
@@ -50,15 +54,45 @@ export interface MicrovmHandle {
   pause(): Promise<void>;
   /** Lets paused vCPUs run again; the lifecycle moves to "running". */
   resume(): void;
-  /** Ends the VM; runMicrovm resolves with `status`. */
+  /** Ends the VM; runMicrovm resolves with `status`. No event: the caller has announced it. */
   shutdown(status: number, why: string): void;
+  /**
+   * Ends the VM the way a guest poweroff does: SHUTDOWN with `cause`, then status 0 — or, with
+   * -no-shutdown, the vCPUs pause (STOP) and the VM stays paused until quit / a signal.
+   */
+  powerOff(cause: ShutdownCause, guest: boolean, why: string): void;
+  /** The serial port's host backend (query-chardev), or null without -serial. */
+  readonly serial: Chardev | null;
+  /** Each vCPU's host thread id, in vCPU order (0 until its Worker has started). */
+  vcpuThreadIds(): number[];
 }
+
+/** Why the VM shut down (QMP SHUTDOWN's `reason`, QEMU's ShutdownCause names). */
+export type ShutdownCause =
+  | "guest-shutdown"
+  | "guest-reset"
+  | "guest-panic"
+  | "host-signal"
+  | "host-qmp-quit"
+  | "host-qmp-system-reset";
+
+/** Lifecycle events, in the order they happen, for QMP to forward. */
+export type MachineEvent =
+  | { readonly name: "STOP" }
+  | { readonly name: "RESUME" }
+  | { readonly name: "SHUTDOWN"; readonly guest: boolean; readonly reason: ShutdownCause };
 
 export interface MicrovmHooks {
   /** Called with every boot-timer marker (kind "boot-start" / "boot-complete"). */
   onBootEvent?: (kind: string, sinceStartMs: number) => void;
-  /** Called once the vCPUs run. */
+  /** Called once the vCPU threads exist (running, or held paused with `startPaused`). */
   onRunning?: (vm: MicrovmHandle) => void;
+  /** Called for every lifecycle event (STOP, RESUME, SHUTDOWN with its reason). */
+  onEvent?: (event: MachineEvent) => void;
+  /** -S: create the vCPUs but hold them before their first KVM_RUN until resume() (QMP cont). */
+  startPaused?: boolean;
+  /** -no-shutdown: a guest poweroff / reset pauses the VM instead of ending the process. */
+  noShutdown?: boolean;
 }
 
 function stderr(message: string): void {
@@ -165,7 +199,8 @@ export async function runMicrovm(spec: MachineSpec, hooks: MicrovmHooks = {}): P
     kernelName: files.kernelName,
     initrd: files.initrd,
     initrdName: files.initrdName,
-    cmdline: spec.cmdline,
+    // Each disk is announced to the guest as `virtio_mmio.device=512@0xADDR:IRQ`.
+    cmdline: [spec.cmdline, ...diskCmdlineArgs(spec.disks ?? [])].join(" ").trim(),
     cpus: spec.cpus,
   });
   log.info(
@@ -184,6 +219,22 @@ export async function runMicrovm(spec: MachineSpec, hooks: MicrovmHooks = {}): P
     else log.error(`VM ends: ${why}`);
     resolveEnd(status);
   };
+  const emit = (event: MachineEvent) => {
+    if (!ending) hooks.onEvent?.(event);
+  };
+  /** Set once the VM powered off under -no-shutdown: it stays paused for good. */
+  let poweredOff = false;
+  // A microvm has no firmware to re-run, so a reset ends the VM as a poweroff does (StratoVirt).
+  const powerOff = (cause: ShutdownCause, guest: boolean, why: string) => {
+    if (ending || poweredOff) return;
+    emit({ name: "SHUTDOWN", guest, reason: cause });
+    if (!hooks.noShutdown) return requestEnd(EXIT_GUEST_ENDED, why);
+    poweredOff = true;
+    log.info(`${why}; -no-shutdown: the VM stays paused`);
+    if (lifecycle.state === "running") {
+      pause("-no-shutdown").catch((e) => log.error(`-no-shutdown: ${(e as Error).message}`));
+    }
+  };
 
   // Whatever ends the process from here on must leave the user's terminal usable: the handlers
   // are in place before the stdio backend can put the terminal in raw mode.
@@ -194,11 +245,16 @@ export async function runMicrovm(spec: MachineSpec, hooks: MicrovmHooks = {}): P
     () => {
       restoreTerminal();
       stderr(`Received kill signal, signal number: ${sig === "SIGTERM" ? 15 : 2}`);
+      emit({ name: "SHUTDOWN", guest: false, reason: "host-signal" });
       requestEnd(EXIT_ERROR, `received ${sig}`);
     },
   ]);
   for (const [sig, fn] of signals) Deno.addSignalListener(sig, fn);
-  const devices = buildDevices(spec, x86, requestEnd);
+  const devices = buildDevices(
+    spec,
+    x86,
+    (_status, why) => powerOff("guest-reset", true, why),
+  );
   const lifecycle = new Lifecycle();
   lifecycle.onChange((from, to, reason) => log.info(`VM state ${from} -> ${to} (${reason})`));
 
@@ -209,12 +265,27 @@ export async function runMicrovm(spec: MachineSpec, hooks: MicrovmHooks = {}): P
       if (msg.kind === "error" || msg.kind === "guest-crash") {
         restoreTerminal();
         stderr(`stratovirt: ${msg.message}`);
+        if (msg.kind === "guest-crash") {
+          emit({ name: "SHUTDOWN", guest: true, reason: "guest-panic" });
+        }
         requestEnd(EXIT_ERROR, msg.message);
       } else {
-        requestEnd(EXIT_GUEST_ENDED, msg.message);
+        powerOff(msg.kind, true, msg.message);
       }
     }
   };
+  // Before any vCPU runs: the ioeventfds / irqfds must be in place and every image open.
+  const deviceThreads = await DeviceThreads.start({
+    vm: x86.vm,
+    disks: spec.disks ?? [],
+    regions: x86.ram.regions,
+    cpus: spec.cpus,
+    log: spec.log ?? loggerSettings(),
+    onError: (thread, message) => {
+      stderr(`stratovirt: ${thread}: ${message}`);
+      requestEnd(EXIT_ERROR, `${thread}: ${message}`);
+    },
+  });
   const threads = new VcpuThreads(
     x86.vcpus,
     {
@@ -230,23 +301,38 @@ export async function runMicrovm(spec: MachineSpec, hooks: MicrovmHooks = {}): P
       stderr(`stratovirt: vCPU ${vcpu} thread failed: ${message}`);
       requestEnd(EXIT_ERROR, `vCPU ${vcpu} thread failed: ${message}`);
     },
+    (vcpu) => deviceThreads.routesFor(vcpu),
   );
-  lifecycle.transition("running", "boot");
+  // -S: no Worker has loaded its module yet, and each reads COMMAND before its first KVM_RUN.
+  if (hooks.startPaused) void threads.pause(STOP_TIMEOUT_MS);
+  lifecycle.transition(hooks.startPaused ? "paused" : "running", hooks.startPaused ? "-S" : "boot");
+  const pause = async (reason: string) => {
+    if (ending) throw new LifecycleError("VM is shutting down, cannot pause");
+    if (lifecycle.state !== "running") lifecycle.transition("paused"); // throws, naming why
+    if (!await threads.pause(STOP_TIMEOUT_MS)) throw new Error("vCPUs did not pause in time");
+    lifecycle.transition("paused", reason);
+    emit({ name: "STOP" });
+  };
   hooks.onRunning?.({
     lifecycle,
     memory: x86.memory,
-    pause: async () => {
-      if (lifecycle.state !== "running") lifecycle.transition("paused"); // throws, naming why
-      if (!await threads.pause(STOP_TIMEOUT_MS)) {
-        throw new Error("vCPUs did not pause in time");
-      }
-      lifecycle.transition("paused", "pause requested");
-    },
+    pause: () => pause("pause requested"),
     resume: () => {
+      if (ending) throw new LifecycleError("VM is shutting down, cannot run");
+      if (poweredOff) {
+        throw new LifecycleError(
+          "the guest has powered off (-no-shutdown kept the VM): a microvm cannot restart it, " +
+            "use quit",
+        );
+      }
       lifecycle.transition("running", "resume requested");
       threads.resume();
+      emit({ name: "RESUME" });
     },
     shutdown: requestEnd,
+    powerOff,
+    serial: devices.chardev,
+    vcpuThreadIds: () => threads.threadIds(),
   });
 
   const status = await ended;
@@ -255,6 +341,10 @@ export async function runMicrovm(spec: MachineSpec, hooks: MicrovmHooks = {}): P
     log.warn("some vCPUs did not leave KVM_RUN in time; exiting anyway");
   }
   threads.terminate();
+  // After the vCPUs: no new requests; each device thread finishes the one in hand and closes.
+  if (!await deviceThreads.stop(STOP_TIMEOUT_MS)) {
+    log.warn("some device threads did not stop in time; exiting anyway");
+  }
   for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);
   globalThis.removeEventListener("error", restoreTerminal);
   globalThis.removeEventListener("unhandledrejection", restoreTerminal);

@@ -31,6 +31,33 @@ export interface SerialSpec {
   readonly id?: string;
 }
 
+/**
+ * One virtio-blk-device: its `-drive` (the image) and `-device` (the guest side) together. Disks
+ * take the microvm's virtio-mmio slots in order: disk i is at microvmMmioSlot(i).
+ */
+export interface DiskSpec {
+  /** The -device id (names the disk in messages). */
+  readonly id: string;
+  /** The -drive id. */
+  readonly drive: string;
+  /** The image file. */
+  readonly path: string;
+  readonly readonly: boolean;
+  /** Open with O_DIRECT (falls back to the page cache where the filesystem refuses it). */
+  readonly direct: boolean;
+  /** GET_ID answer, up to 20 bytes; null: none. */
+  readonly serial: string | null;
+  readonly numQueues: number;
+  readonly queueSize: number;
+  /** IO operations per second allowed, or null for no limit. */
+  readonly iopsTotal: number | null;
+  /** The `-object iothread` whose thread runs this disk; null: the default device thread. */
+  readonly iothread: string | null;
+}
+
+/** Virtio-blk devices a microvm takes (StratoVirt's replaceable block slots). */
+export const MAX_DISKS = 4;
+
 export interface MachineSpec {
   /** vCPUs (1..254). */
   readonly cpus: number;
@@ -50,6 +77,8 @@ export interface MachineSpec {
   readonly log?: LoggerSettings;
   /** /dev/kvm path (tests). */
   readonly kvmPath?: string;
+  /** virtio-blk devices, in slot order (at most MAX_DISKS). */
+  readonly disks?: readonly DiskSpec[];
 }
 
 export class MachineSpecError extends Error {
@@ -89,4 +118,27 @@ export function validateSpec(spec: MachineSpec): void {
     throw new MachineSpecError(`serial ${s.backend} backend needs a path`);
   }
   topologyOf(spec);
+  validateDisks(spec.disks ?? []);
+}
+
+function validateDisks(disks: readonly DiskSpec[]): void {
+  if (disks.length > MAX_DISKS) {
+    throw new MachineSpecError(
+      `a microvm takes at most ${MAX_DISKS} virtio-blk devices, got ${disks.length}`,
+    );
+  }
+  const ids = new Set<string>();
+  for (const d of disks) {
+    if (!d.id) throw new MachineSpecError("a virtio-blk device needs an id");
+    if (ids.has(d.id)) throw new MachineSpecError(`two virtio-blk devices have id=${d.id}`);
+    ids.add(d.id);
+    if (!d.path) throw new MachineSpecError(`virtio-blk ${d.id}: its drive has no file`);
+    if (!Number.isInteger(d.numQueues) || d.numQueues < 1 || d.numQueues > 32) {
+      throw new MachineSpecError(`virtio-blk ${d.id}: num-queues ${d.numQueues} is not in 1..32`);
+    }
+    const q = d.queueSize;
+    if (!Number.isInteger(q) || q < 2 || q > 1024 || (q & (q - 1)) !== 0) {
+      throw new MachineSpecError(`virtio-blk ${d.id}: queue-size ${q} is not a power of 2 <= 1024`);
+    }
+  }
 }

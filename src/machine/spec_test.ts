@@ -31,3 +31,30 @@ Deno.test("spec: bad fields are named", () => {
     if (!message.test(e.message)) throw new Error(`${e.message} does not match ${message}`);
   }
 });
+
+Deno.test("spec: disks are checked: count, ids, files, queues", () => {
+  const disk = {
+    id: "vda",
+    drive: "root",
+    path: "/img/root",
+    readonly: false,
+    direct: true,
+    serial: null,
+    numQueues: 1,
+    queueSize: 256,
+    iopsTotal: null,
+    iothread: null,
+  };
+  validateSpec({ ...base, disks: [disk] });
+  const cases: [MachineSpec["disks"], RegExp][] = [
+    [[1, 2, 3, 4, 5].map((i) => ({ ...disk, id: `d${i}` })), /at most 4 virtio-blk devices, got 5/],
+    [[disk, { ...disk }], /two virtio-blk devices have id=vda/],
+    [[{ ...disk, path: "" }], /virtio-blk vda: its drive has no file/],
+    [[{ ...disk, numQueues: 0 }], /num-queues 0 is not in 1\.\.32/],
+    [[{ ...disk, queueSize: 100 }], /queue-size 100 is not a power of 2/],
+  ];
+  for (const [disks, message] of cases) {
+    const e = assertThrows(() => validateSpec({ ...base, disks }), MachineSpecError);
+    if (!message.test(e.message)) throw new Error(`${e.message} does not match ${message}`);
+  }
+});

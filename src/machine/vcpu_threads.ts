@@ -4,6 +4,7 @@
  * words plus a kick (SIGRTMIN + immediate_exit) that makes a blocked KVM_RUN return.
  */
 import type { Vcpu } from "../../ffi/kvm.ts";
+import type { DeviceMmioRoutes } from "../cpu/device_channel.ts";
 import { createChannelBuffer, ExitChannelServer, type ExitHandler } from "../cpu/exit_channel.ts";
 import {
   COMMAND,
@@ -43,7 +44,8 @@ export class VcpuThreads {
 
   /**
    * Starts a Worker for each vCPU; `onMessage` gets what they post (VM exits, boot events),
-   * `handler` serves their PIO/MMIO exits on this thread.
+   * `handler` serves their PIO/MMIO exits on this thread, except MMIO in the windows of
+   * `deviceMmio(vcpu id)`, which go straight to the device Workers.
    */
   constructor(
     vcpus: readonly Vcpu[],
@@ -51,6 +53,7 @@ export class VcpuThreads {
     handler: ExitHandler,
     onMessage: (msg: VcpuMessage) => void,
     onError: (vcpu: number, message: string) => void,
+    deviceMmio?: (vcpu: number) => DeviceMmioRoutes,
   ) {
     for (const vcpu of vcpus) {
       const controlBuffer = createControlBuffer();
@@ -66,11 +69,12 @@ export class VcpuThreads {
       };
       const server = new ExitChannelServer(channel);
       server.serve(handler);
-      const init: VcpuWorkerInit = {
+      const init: VcpuWorkerInit & { deviceMmio?: DeviceMmioRoutes } = {
         ...shared,
         handle: vcpu.handle(),
         control: controlBuffer,
         channel,
+        deviceMmio: deviceMmio?.(vcpu.id),
       };
       worker.postMessage(init);
       this.#threads.push({ vcpu, worker, control: new Int32Array(controlBuffer), server });
@@ -95,6 +99,11 @@ export class VcpuThreads {
 
   resume(): void {
     this.#command(VcpuCommand.Run);
+  }
+
+  /** Each vCPU's host thread id (gettid), in vCPU order; 0 until its Worker has started. */
+  threadIds(): number[] {
+    return this.#threads.map((t) => Atomics.load(t.control, TID));
   }
 
   /**
