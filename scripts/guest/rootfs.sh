@@ -29,7 +29,14 @@ stage_busybox() {
   ln -s /init "$tree/sbin/init"
   printf 'root:x:0:0:root:/root:/bin/sh\n' >"$tree/etc/passwd"
   printf 'root:x:0:\n' >"$tree/etc/group"
-  printf 'export PS1="sv# "\n' >"$tree/etc/profile"
+  # busybox's shell runs its own poweroff/reboot/halt applets before PATH (they only signal PID 1),
+  # so the login shell gets functions that end the VM the way /sbin/poweroff does.
+  cat >"$tree/etc/profile" <<'PROFILE'
+export PS1="sv# "
+poweroff() { /sbin/poweroff; }
+reboot() { if [ $# -eq 0 ]; then /sbin/poweroff; else command reboot "$@"; fi; }
+halt() { /sbin/poweroff; }
+PROFILE
   chmod 1777 "$tree/tmp"
 }
 
