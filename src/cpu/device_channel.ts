@@ -121,7 +121,8 @@ export class DeviceChannelServer {
     } catch {
       if (!req.isWrite) req.data.fill(0xff);
     }
-    Atomics.store(w, STATE, State.Done);
+    // The main thread may have closed the channel meanwhile: Closed must stay.
+    Atomics.compareExchange(w, STATE, State.Request, State.Done);
     Atomics.notify(w, STATE);
     return true;
   }

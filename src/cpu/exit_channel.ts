@@ -73,7 +73,8 @@ export class ExitChannelClient {
       Atomics.wait(w, STATE, s);
     }
     data.set(this.#data.subarray(0, data.length));
-    Atomics.store(w, STATE, State.Idle);
+    // Only Done becomes Idle: a close() that landed meanwhile must stay visible to the next call.
+    Atomics.compareExchange(w, STATE, State.Done, State.Idle);
     Atomics.notify(w, STATE);
     return true;
   }
@@ -113,7 +114,8 @@ export class ExitChannelServer {
         // A device model bug must not wedge the vCPU: reads get all-ones.
         if (req.kind === ExitKind.PioIn || req.kind === ExitKind.MmioRead) req.data.fill(0xff);
       }
-      Atomics.store(w, STATE, State.Done);
+      // A handler that closed the channel (the VM is going down) leaves it Closed.
+      Atomics.compareExchange(w, STATE, State.Request, State.Done);
       Atomics.notify(w, STATE);
     }
   }

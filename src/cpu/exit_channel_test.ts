@@ -43,3 +43,25 @@ Deno.test("exit channel: close releases a blocked vCPU", async () => {
   worker.terminate();
   assertEquals(result, "closed");
 });
+
+Deno.test("exit channel: a handler that closes the channel leaves it closed for the vCPU", async () => {
+  const sab = createChannelBuffer();
+  const server = new ExitChannelServer(sab);
+  let calls = 0;
+  const serving = server.serve(() => {
+    calls++;
+    server.close(); // the VM goes down while the first exit is being handled
+  });
+  const worker = new Worker(new URL("./exit_channel_test_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const result = await new Promise<unknown>((resolve) => {
+    worker.onmessage = (e) => resolve(e.data);
+    worker.postMessage(sab);
+  });
+  worker.terminate();
+  await serving;
+  // The first call saw Closed instead of Done and stopped: no second exit was sent (it would hang).
+  assertEquals(result, "closed");
+  assertEquals(calls, 1);
+});
