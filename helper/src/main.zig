@@ -5,4 +5,5 @@ comptime {
     _ = @import("kick.zig");
     _ = @import("events.zig");
     _ = @import("layout.zig");
+    _ = @import("uring.zig");
 }

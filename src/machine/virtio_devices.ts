@@ -6,8 +6,9 @@
  *
  * Slots follow StratoVirt's x86 microvm: the first MMIO_REPLACEABLE_BLK_NR slots belong to
  * virtio-blk devices (in command-line order), the next MMIO_REPLACEABLE_NET_NR to virtio-net,
- * every other virtio-mmio device after them. Unused replaceable slots stay empty here (StratoVirt
- * fills them with hot-pluggable placeholders; there is no hot-plug yet).
+ * every other virtio-mmio device after them. Unused replaceable slots are not announced here: the
+ * `accel=test` machine has no QMP, so nothing could hot-plug into them (the KVM microvm announces
+ * them, empty, when it has -qmp: see iothreads.ts).
  *
  * Today this builds virtio-blk-device; other virtio-mmio drivers are returned in `notBuilt` so
  * the caller can refuse them with a clear message.
@@ -71,6 +72,14 @@ export interface VirtioMmioDevices {
   readonly cmdlineArgs: readonly string[];
   /** Virtio-mmio devices of the config this builder does not make yet. */
   readonly notBuilt: readonly DeviceConfig[];
+  /**
+   * Answers the block requests whose I/O finished (io_uring backends complete asynchronously;
+   * a machine without an event loop for their eventfds calls this, e.g. before each command).
+   * With `settle`, first waits until none is in flight. Returns how many operations finished.
+   */
+  processCompletions(settle: boolean): number;
+  /** Waits until some block request in flight finished and answers it (none in flight: 0). */
+  waitForCompletion(): number;
   /** Takes the devices off the bus and releases their backends (VM teardown). */
   close(): void;
 }
@@ -129,6 +138,23 @@ export function buildVirtioMmioDevices(
     devices: built,
     cmdlineArgs: built.map((d) => kernelCmdlineArg(d.slot.base, d.slot.irq)),
     notBuilt,
+    processCompletions: (settle) => {
+      let finished = 0;
+      for (const d of built) {
+        if (d.device.completionFd === null) continue;
+        if (settle) {
+          finished += d.device.inFlight;
+          d.device.settle();
+        } else {
+          finished += d.device.processCompletions();
+        }
+      }
+      return finished;
+    },
+    waitForCompletion: () => {
+      const busy = built.find((d) => d.device.inFlight > 0);
+      return busy ? busy.device.processCompletions(true) : 0;
+    },
     close,
   };
 }

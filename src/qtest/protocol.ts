@@ -39,6 +39,15 @@ export interface TestTarget {
   readonly pio: Bus;
   readonly clock: VirtualClock;
   readonly irqs: IrqLines;
+  /**
+   * Runs before and after each command: devices answer the I/O that finished meanwhile (their
+   * interrupts are reported before the command's reply).
+   */
+  serviceDevices?(): void;
+  /** Runs when a batch of commands arrived from the socket (see test_machine.ts, `wait`). */
+  startBatch?(): void;
+  /** Runs before each command that reads guest memory (see test_machine.ts, `wait`). */
+  awaitDevices?(): void;
 }
 
 /** Largest transfer one command may move: keeps a typo from allocating gigabytes. */
@@ -118,7 +127,9 @@ export class QtestProtocol {
     this.#out = [];
     let reply: string;
     try {
+      this.target.serviceDevices?.();
       reply = this.#execute(line.trim().split(/\s+/).filter((w) => w !== ""));
+      this.target.serviceDevices?.();
     } catch (e) {
       const reason = e instanceof CommandError
         ? e.message
@@ -262,6 +273,7 @@ export class QtestProtocol {
   }
 
   #read(addr: number, len: number): Uint8Array {
+    this.target.awaitDevices?.();
     const { memory, mmio } = this.target;
     if (len === 0) return new Uint8Array(0);
     if (memory.contains(addr, 1)) {

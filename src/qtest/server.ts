@@ -91,6 +91,7 @@ export async function serveQtest(conn: Deno.Conn, protocol: QtestProtocol): Prom
     }
     if (n === null) return;
     pending += decoder.decode(buf.subarray(0, n), { stream: true });
+    if (pending.includes("\n")) protocol.target.startBatch?.();
     const out: string[] = [];
     let start = 0;
     for (;;) {

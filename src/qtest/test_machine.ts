@@ -4,6 +4,17 @@
  * devices on the MMIO bus at their usual addresses, and a test client drives all of it through
  * the qtest protocol (protocol.ts) on the `-mod-test` socket, as a guest driver would. Time is a
  * virtual clock the client steps; interrupts are reported to the client.
+ *
+ * Block I/O runs on io_uring and completes asynchronously; with no event loop here, finished
+ * requests are answered before and after each command. By default the machine waits for all
+ * I/O in flight there (`settle`), so a QueueNotify's requests are answered, and their interrupt
+ * reported, before its reply, as with a synchronous device. With STRATOVIRT_QTEST_IO=poll it
+ * only takes what has finished, as a real guest would see it, and the client polls the used
+ * ring (the blk-qtest benchmark does, to keep requests in flight). STRATOVIRT_QTEST_IO=wait is
+ * `poll`, except that the first guest-memory read of a batch of commands (one socket read)
+ * waits for a request to finish when requests are in flight and none was answered since the
+ * batch began: a client polling in a loop then waits as a guest waits for its interrupt,
+ * instead of spinning, and a notify followed by a read of the used ring sees an answer.
  */
 import type { VmConfig } from "../config/vm_config.ts";
 import { MEM_BELOW_4G_END, x86MemoryLayout } from "../boot/layout.ts";
@@ -31,6 +42,18 @@ export class TestMachineError extends Error {
   }
 }
 
+/** How the machine delivers block completions between commands (see the header). */
+export type QtestIoMode = "settle" | "poll" | "wait";
+
+/** STRATOVIRT_QTEST_IO, or "settle". */
+export function qtestIoMode(): QtestIoMode {
+  let value: string | undefined;
+  try {
+    value = Deno.env.get("STRATOVIRT_QTEST_IO");
+  } catch { /* no env permission: the default */ }
+  return value === "poll" || value === "wait" ? value : "settle";
+}
+
 export interface TestMachine extends TestTarget {
   readonly virtio: VirtioMmioDevices;
   readonly serial: Serial8250;
@@ -40,10 +63,27 @@ export interface TestMachine extends TestTarget {
   close(): void;
 }
 
+/**
+ * Zeroed memory starting on a page boundary, as mmap'ed guest RAM does: O_DIRECT block I/O can
+ * then use the guest's buffers in place instead of bouncing them (JS buffers are only 16-byte
+ * aligned). Unaligned where the address cannot be learnt (no FFI permission).
+ */
+function pageAlignedBytes(size: number): Uint8Array {
+  const PAGE = 4096;
+  const raw = new Uint8Array(size + PAGE);
+  let skip = 0;
+  try {
+    const addr = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(raw)));
+    skip = (PAGE - (addr % PAGE)) % PAGE;
+  } catch { /* stays unaligned */ }
+  return raw.subarray(skip, skip + size);
+}
+
 /** Builds the machine of `config` (RAM, buses, legacy and virtio devices); no socket yet. */
 export function buildTestMachine(
   config: VmConfig,
   warn: (msg: string) => void = () => {},
+  ioMode: QtestIoMode = qtestIoMode(),
 ): TestMachine {
   if (config.machine.type !== "microvm") {
     throw new TestMachineError(
@@ -58,7 +98,7 @@ export function buildTestMachine(
   const memory = new GuestMemory(layout.ramRegions.map((r) => ({
     gpa: r.gpa,
     size: r.size,
-    bytes: new Uint8Array(r.size),
+    bytes: pageAlignedBytes(r.size),
   })));
   const onFault = (bus: string) => (range: { name: string }, op: string, e: unknown) =>
     log.error(`${bus} ${op} of ${range.name} failed: ${(e as Error).message}`);
@@ -94,7 +134,26 @@ export function buildTestMachine(
     const d = virtio.notBuilt[0];
     throw new TestMachineError(`-device ${d.driver},id=${d.id}: not supported by this VMM yet`);
   }
-  return { memory, mmio, pio, clock, irqs, virtio, serial, i8042, rtc, close: virtio.close };
+  const settle = ioMode === "settle";
+  // Operations answered since the batch of commands began (`wait` mode).
+  let answered = 0;
+  return {
+    memory,
+    mmio,
+    pio,
+    clock,
+    irqs,
+    virtio,
+    serial,
+    i8042,
+    rtc,
+    serviceDevices: () => void (answered += virtio.processCompletions(settle)),
+    startBatch: () => void (answered = 0),
+    awaitDevices: () => {
+      if (ioMode === "wait" && answered === 0) answered += virtio.waitForCompletion();
+    },
+    close: virtio.close,
+  };
 }
 
 /**

@@ -1,10 +1,20 @@
 /**
  * The guest side of the blk-qtest benchmark: starts the VMM with `-accel test`, sets up a
  * virtio-blk device over the qtest protocol, and keeps IODEPTH requests of BS bytes in the ring
- * for RUNTIME seconds: every round re-submits all completed requests with new offsets (one
- * pipelined write of protocol commands, one round trip), notifies, and reads the used index.
+ * for RUNTIME seconds. Every round re-submits the requests found completed since the last one
+ * (for each, one `write` of its header with a new sector and its status byte re-armed to 0xff;
+ * one `write` of the new avail entries, the avail idx, QueueNotify), then reads the used ring
+ * (idx and entries) and the request slots (status bytes): one write of protocol commands.
  * Data buffers stay in guest RAM (as a guest's would); only headers and ring entries cross the
- * socket. Prints one line: `requests=N seconds=S iops=X mbps=Y`.
+ * socket. Every completed request's status byte is checked.
+ * Prints one line: `requests=N seconds=S iops=X mbps=Y rounds=R`.
+ *
+ * IO=poll starts the VMM with STRATOVIRT_QTEST_IO=poll: it answers what finished
+ * before each command and never waits, so requests stay in flight across rounds, as with a
+ * guest. IO=wait (default): the same, but a round that would find nothing new waits in the VMM for one
+ * request to finish (as a guest waits for its interrupt) instead of coming back empty.
+ * IO=settle: the VMM waits for every request in flight before each command (each round is then
+ * one batch, submitted and drained).
  *
  * Usage: deno run -A driver.ts FILE BS IODEPTH DIRECT(0|1) RW(randread|randwrite|read|write) RUNTIME
  */
@@ -42,6 +52,13 @@ if (queueSize > 1024) {
   Deno.exit(2);
 }
 const memory = Math.max(256, Math.ceil((depth * (bs + 4096) * 2) / (1 << 20)) + 64);
+const ioMode = Deno.env.get("IO") ?? "wait";
+if (!["poll", "wait", "settle"].includes(ioMode)) {
+  console.error(`driver.ts: IO must be poll, wait or settle, not ${ioMode}`);
+  Deno.exit(2);
+}
+// The VMM inherits the environment.
+Deno.env.set("STRATOVIRT_QTEST_IO", ioMode);
 const qt = await QtestClient.start([
   "-drive",
   `id=d0,file=${file},direct=${directArg === "1" ? "on" : "off"}`,
@@ -57,17 +74,19 @@ await dev.setupQueue(0, ring);
 await dev.driverOk();
 await qt.writew(ring.avail, 1); // VIRTQ_AVAIL_F_NO_INTERRUPT: the driver polls the used ring
 
-// Request k: header k, data buffer k (4 KiB aligned), status byte k, descriptors 3k..3k+2.
-const headers = alloc.alloc(16 * depth, 4096);
-const statuses = alloc.alloc(depth, 4096);
+// Request k: a 32-byte slot k holding its header (16 bytes) and, right after, its status byte,
+// so one `write` both sets a new sector and re-arms the status (0xff); data buffer k (4 KiB
+// aligned); descriptors 3k..3k+2.
+const SLOT = 32;
+const slots = alloc.alloc(SLOT * depth, 4096);
 const data = alloc.alloc(depth * bs, 4096);
 const setup: string[] = [];
 for (let k = 0; k < depth; k++) {
-  const h = headers + 16 * k;
+  const h = slots + SLOT * k;
   setup.push(QtestClient.cmd("writel", h, write ? 1 : 0), QtestClient.cmd("writel", h + 4, 0));
   setup.push(...ring.descCommands(3 * k, h, 16, 1, 3 * k + 1));
   setup.push(...ring.descCommands(3 * k + 1, data + k * bs, bs, write ? 1 : 3, 3 * k + 2));
-  setup.push(...ring.descCommands(3 * k + 2, statuses + k, 1, 2, 0));
+  setup.push(...ring.descCommands(3 * k + 2, h + 16, 1, 2, 0));
 }
 if (write) setup.push(`memset 0x${data.toString(16)} ${depth * bs} 0x5a`);
 await qt.ok(...setup);
@@ -78,51 +97,139 @@ function nextSector(): bigint {
   return BigInt(block * (bs / 512));
 }
 
-/** The commands submitting requests `ks` and notifying; the used index is read back last. */
+const slotBytes = new Uint8Array(17);
+const slotView = new DataView(slotBytes.buffer);
+slotView.setUint32(0, write ? 1 : 0, true);
+slotBytes[16] = 0xff;
+
+function hexOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("hex");
+}
+
+/**
+ * The commands resubmitting requests `ks` (new sector, status re-armed, avail entries in one
+ * write per contiguous run of slots) and notifying, then reading the used ring (flags, idx and
+ * entries in one read) and the request slots (for the status bytes).
+ */
 function round(ks: number[]): string[] {
   const cmds: string[] = [];
-  for (const k of ks) {
-    cmds.push(QtestClient.cmd("writeq", headers + 16 * k + 8, nextSector()));
-    cmds.push(QtestClient.cmd("writew", ring.avail + 4 + 2 * (ring.availIdx % queueSize), 3 * k));
-    ring.availIdx = (ring.availIdx + 1) & 0xffff;
+  if (ks.length > 0) {
+    const entries = new Uint8Array(2 * ks.length);
+    ks.forEach((k, i) => {
+      slotView.setBigUint64(8, nextSector(), true);
+      cmds.push(`write 0x${(slots + SLOT * k).toString(16)} 17 0x${hexOf(slotBytes)}`);
+      entries[2 * i] = (3 * k) & 0xff;
+      entries[2 * i + 1] = (3 * k) >> 8;
+    });
+    // The new avail entries are consecutive slots of the ring (two runs when it wraps).
+    let i = 0;
+    while (i < ks.length) {
+      const slot = (ring.availIdx + i) % queueSize;
+      const run = Math.min(ks.length - i, queueSize - slot);
+      const at = ring.avail + 4 + 2 * slot;
+      cmds.push(
+        `write 0x${at.toString(16)} ${2 * run} 0x${hexOf(entries.subarray(2 * i, 2 * (i + run)))}`,
+      );
+      i += run;
+    }
+    ring.availIdx = (ring.availIdx + ks.length) & 0xffff;
+    cmds.push(QtestClient.cmd("writew", ring.avail + 2, ring.availIdx));
+    cmds.push(dev.notifyCmd(0));
   }
-  cmds.push(QtestClient.cmd("writew", ring.avail + 2, ring.availIdx));
-  cmds.push(dev.notifyCmd(0));
-  cmds.push(`readw 0x${(ring.used + 2).toString(16)}`);
-  cmds.push(`read 0x${statuses.toString(16)} ${depth}`);
-  cmds.push(`read 0x${(ring.used + 4).toString(16)} ${8 * queueSize}`);
+  cmds.push(`read 0x${ring.used.toString(16)} ${4 + 8 * queueSize}`);
+  cmds.push(`read 0x${slots.toString(16)} ${SLOT * depth}`);
   return cmds;
 }
 
-const all = Array.from({ length: depth }, (_, k) => k);
+/**
+ * PIPELINE rounds (env, default 1) stay outstanding on the socket: with 2, while the VMM serves
+ * one, the reply to the other is being read and the next one written, so neither side waits
+ * for the other's wake-up (a finished request then goes back one round later). The reader
+ * below takes over the connection after setup (every earlier reply has been read).
+ */
+const PIPELINE = Number(Deno.env.get("PIPELINE") ?? "1");
+if (!(PIPELINE >= 1 && PIPELINE <= 4 && Number.isInteger(PIPELINE))) {
+  console.error(`driver.ts: PIPELINE must be 1..4, not ${Deno.env.get("PIPELINE")}`);
+  Deno.exit(2);
+}
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const readBuf = new Uint8Array(1 << 20);
+let buffered = "";
+async function readLine(): Promise<string> {
+  for (;;) {
+    const nl = buffered.indexOf("\n");
+    if (nl >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      return line;
+    }
+    const n = await qt.conn.read(readBuf);
+    if (n === null) throw new Error("the VMM closed the qtest socket");
+    buffered += decoder.decode(readBuf.subarray(0, n), { stream: true });
+  }
+}
+async function send(cmds: string[]): Promise<void> {
+  const bytes = encoder.encode(cmds.join("\n") + "\n");
+  for (let done = 0; done < bytes.length;) done += await qt.conn.write(bytes.subarray(done));
+}
+async function replies(cmds: string[]): Promise<string[]> {
+  const out: string[] = [];
+  while (out.length < cmds.length) {
+    const line = await readLine();
+    if (line.startsWith("IRQ ")) continue;
+    if (line !== "OK" && !line.startsWith("OK ")) {
+      throw new Error(`${cmds[out.length]}: ${line}`);
+    }
+    out.push(line.slice(3));
+  }
+  return out;
+}
+
 let usedSeen = 0;
 let completed = 0;
-let pending = all;
+let rounds = 0;
+let idleRounds = 0;
+/** Finished requests not resubmitted yet. */
+let finished = Array.from({ length: depth }, (_, k) => k);
+const outstanding: string[][] = [];
 const start = performance.now();
 while (performance.now() - start < runtimeMs) {
-  const replies = await qt.ok(...round(pending));
-  const used = Number(replies[replies.length - 3]);
+  while (outstanding.length < PIPELINE) {
+    const cmds = round(finished);
+    finished = [];
+    await send(cmds);
+    outstanding.push(cmds);
+  }
+  const answer = await replies(outstanding.shift()!);
+  rounds++;
+  const usedRing = Buffer.from(answer[answer.length - 2].slice(2), "hex");
+  const used = usedRing.readUInt16LE(2);
   const n = (used - usedSeen) & 0xffff;
-  if (n === 0) throw new Error("no request completed in a round");
+  if (n === 0) {
+    // Nothing finished yet: poll again.
+    if (++idleRounds > 1_000_000) throw new Error("no request completed in 1000000 rounds");
+    continue;
+  }
+  idleRounds = 0;
   // Which requests finished: the used entries since the last round (id = head descriptor).
-  const usedRing = Buffer.from(replies[replies.length - 1].slice(2), "hex");
-  pending = Array.from(
-    { length: n },
-    (_, i) => usedRing.readUInt32LE(8 * ((usedSeen + i) % queueSize)) / 3,
-  );
-  const st = replies[replies.length - 2].slice(2);
-  for (const k of pending) {
-    const s = st.slice(2 * k, 2 * k + 2);
-    if (s !== "00") throw new Error(`request ${k}: status 0x${s}`);
+  const slotData = Buffer.from(answer[answer.length - 1].slice(2), "hex");
+  for (let i = 0; i < n; i++) {
+    const k = usedRing.readUInt32LE(4 + 8 * ((usedSeen + i) % queueSize)) / 3;
+    const status = slotData[SLOT * k + 16];
+    if (status !== 0) throw new Error(`request ${k}: status 0x${status.toString(16)}`);
+    finished.push(k);
   }
   usedSeen = used;
   completed += n;
 }
+// Collect the replies still on the way before closing.
+for (const cmds of outstanding.splice(0)) await replies(cmds);
 const seconds = (performance.now() - start) / 1000;
 const exit = await qt.close();
 if (exit.code !== 0) throw new Error(`VMM exited ${exit.code}: ${exit.stderr}`);
 const iops = completed / seconds;
 console.log(
   `requests=${completed} seconds=${seconds.toFixed(2)} iops=${iops.toFixed(0)} ` +
-    `mbps=${(iops * bs / 1e6).toFixed(1)}`,
+    `mbps=${(iops * bs / 1e6).toFixed(1)} rounds=${rounds}`,
 );

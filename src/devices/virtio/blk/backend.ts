@@ -1,8 +1,9 @@
 /**
- * Where a virtio-blk device's sectors live. The device only sees `BlockBackend`: synchronous
- * calls that return once the data is on the backend (in the host page cache; `flush` makes it
- * durable). An io_uring / Linux AIO backend can implement the same interface, or a completion-
- * based one beside it, without the request parsing changing.
+ * Where a virtio-blk device's sectors live. `BlockBackend`: synchronous calls that return once
+ * the data is on the backend (in the host page cache; `flush` makes it durable), one request
+ * at a time. The VMM normally uses the completion-based `AsyncBlockBackend` beside it
+ * (async_backend.ts, io_uring in uring_backend.ts); these stay for tests (MemoryBackend) and as
+ * the fallback where io_uring cannot be set up.
  *
  * `FileBackend` serves a raw image file (or a host block device) through Deno.FsFile, using the
  * host page cache; `DirectFileBackend` (direct_backend.ts) is the O_DIRECT one. These are the

@@ -1,22 +1,40 @@
 /**
  * The virtio-blk device model (virtio 1.2 §5.2): features, configuration space, activation and
- * queue processing. Synchronous and host-free apart from its backend: the iothread (or the
- * transport, without ioeventfds) calls `notify(queue)`; completions go out through the
- * `VirtioInterrupt` handed over at activation.
+ * queue processing. Host-free apart from its backend: the iothread (or the transport, without
+ * ioeventfds) calls `notify(queue)`; completions go out through the `VirtioInterrupt` handed over
+ * at activation.
  *
- * Data safety: a request's status byte and used-ring entry are written only after the backend
- * call returned (for FLUSH, after fdatasync), so the driver never sees a completion for data
- * that is not on the backend.
+ * Two kinds of backend. A synchronous `BlockBackend` carries each request out inside `notify`.
+ * An `AsyncBlockBackend` (io_uring) gets every available chain of the queue as one batch; the
+ * requests complete out of order when the owner calls `processCompletions()` (its completion
+ * eventfd became readable), with one interrupt per batch of completions.
+ *
+ * Data safety: a request's status byte and used-ring entry are written only after its I/O
+ * completed successfully. A FLUSH is started only once every write made available before it
+ * completed, and answered once fdatasync returned. Reset and close wait for the I/O in flight
+ * (the kernel writes guest memory until then) and drop its answers: the rings are gone.
  */
 import type { GuestMemory } from "../../../memory/guest_memory.ts";
 import { log } from "../../../util/logger.ts";
 import { DeviceId, feature, FeatureBit } from "../constants.ts";
 import { ActivationError, type VirtioDevice, type VirtioInterrupt } from "../device.ts";
 import { type DescriptorChain, type Queue } from "../queue.ts";
+import { type AsyncBlockBackend, isAsyncBackend } from "./async_backend.ts";
 import { type BlockBackend, SECTOR_SIZE } from "./backend.ts";
 import { openBackend } from "./direct_backend.ts";
-import { executeRequest, ID_BYTES, parseRequest, type RequestContext } from "./request.ts";
+import {
+  type BlkRequest,
+  BlkStatus,
+  executeRequest,
+  ID_BYTES,
+  ioFailure,
+  parseRequest,
+  planRequest,
+  type RangeBackend,
+  type RequestContext,
+} from "./request.ts";
 import { IopsThrottle } from "./throttle.ts";
+import { openUringBackend } from "./uring_backend.ts";
 
 /** virtio-blk feature bits (§5.2.3). */
 export const BlkFeature = {
@@ -58,7 +76,7 @@ export const MAX_QUEUES = 32;
 export const MAX_REQUEST_SECTORS = Math.floor(0xffff_ffff / SECTOR_SIZE);
 
 export interface BlockDeviceOptions {
-  backend: BlockBackend;
+  backend: BlockBackend | AsyncBlockBackend;
   /** Default: the backend's own read-only flag. */
   readonly?: boolean;
   /** GET_ID answer (up to 20 bytes, UTF-8); null or absent: all zeroes. */
@@ -92,10 +110,10 @@ export class BlockDevice implements VirtioDevice {
   readonly deviceType = DeviceId.BLOCK;
   readonly queueMaxSizes: readonly number[];
   readonly deviceFeatures: bigint;
-  readonly backend: BlockBackend;
-  readonly readonly: boolean;
-  readonly capacitySectors: bigint;
   readonly name: string;
+  #backend: BlockBackend | AsyncBlockBackend;
+  #readonly: boolean;
+  #capacitySectors: bigint;
   readonly #config = new Uint8Array(BlkConfig.SIZE);
   readonly #serial = new Uint8Array(ID_BYTES);
   readonly #throttle: IopsThrottle | null;
@@ -103,6 +121,19 @@ export class BlockDevice implements VirtioDevice {
   #acked = 0n;
   #active: Active | null = null;
   #broken = false;
+  // Asynchronous backends only:
+  #async: AsyncBlockBackend | null;
+  /** Bumped by reset: completions of an older generation no longer touch the rings. */
+  #generation = 0;
+  /** Requests handed to the backend and not answered yet. */
+  #inFlight = 0;
+  #writeSeq = 0;
+  /** Sequence numbers of the writes in flight, oldest first (a Set keeps insertion order). */
+  readonly #writesInFlight = new Set<number>();
+  /** FLUSHes waiting for the writes up to `barrier` to complete, in arrival order. */
+  #waitingFlushes: { barrier: number; start: () => void }[] = [];
+  /** Queues with used entries the driver has not been told about. */
+  readonly #unsignalled = new Set<number>();
 
   constructor(options: BlockDeviceOptions) {
     const numQueues = options.numQueues ?? 1;
@@ -113,11 +144,12 @@ export class BlockDevice implements VirtioDevice {
     if (!Number.isInteger(queueSize) || queueSize < 2 || (queueSize & (queueSize - 1)) !== 0) {
       throw new RangeError(`virtio-blk: queue size ${queueSize} is not a power of 2 >= 2`);
     }
-    this.backend = options.backend;
-    this.readonly = options.readonly ?? options.backend.readonly;
+    this.#backend = options.backend;
+    this.#async = isAsyncBackend(options.backend) ? options.backend : null;
+    this.#readonly = options.readonly ?? options.backend.readonly;
     this.name = options.name ?? "virtio-blk";
     this.queueMaxSizes = new Array(numQueues).fill(queueSize);
-    this.capacitySectors = BigInt(Math.floor(options.backend.size / SECTOR_SIZE));
+    this.#capacitySectors = BigInt(Math.floor(options.backend.size / SECTOR_SIZE));
     const serial = new TextEncoder().encode(options.serial ?? "");
     this.#serial.set(serial.subarray(0, ID_BYTES));
     this.#throttle = options.iopsTotal
@@ -147,6 +179,40 @@ export class BlockDevice implements VirtioDevice {
     c.setUint32(BlkConfig.DISCARD_SECTOR_ALIGNMENT, 1, true);
     c.setUint32(BlkConfig.MAX_WRITE_ZEROES_SECTORS, MAX_REQUEST_SECTORS, true);
     c.setUint32(BlkConfig.MAX_WRITE_ZEROES_SEG, 1, true);
+  }
+
+  get backend(): BlockBackend | AsyncBlockBackend {
+    return this.#backend;
+  }
+  get readonly(): boolean {
+    return this.#readonly;
+  }
+  get capacitySectors(): bigint {
+    return this.#capacitySectors;
+  }
+
+  /**
+   * Hot-replace (QMP device_add / device_del on a microvm slot): serve `backend` from now on and
+   * return the old one, which the caller flushes and closes. Capacity, read-only flag and serial
+   * follow the new backend; the offered features stay (the driver negotiated them once), so a
+   * read-only backend in a slot that offered writes answers writes with IOERR. The caller raises
+   * the configuration-change interrupt (MmioTransport.signalConfigChange). Requests the old
+   * backend still has in flight are waited for and answered first.
+   */
+  replaceBackend(
+    backend: BlockBackend | AsyncBlockBackend,
+    o: { readonly?: boolean; serial?: string | null } = {},
+  ): BlockBackend | AsyncBlockBackend {
+    this.settle();
+    const old = this.#backend;
+    this.#backend = backend;
+    this.#async = isAsyncBackend(backend) ? backend : null;
+    this.#readonly = o.readonly ?? backend.readonly;
+    this.#capacitySectors = BigInt(Math.floor(backend.size / SECTOR_SIZE));
+    new DataView(this.#config.buffer).setBigUint64(BlkConfig.CAPACITY, this.#capacitySectors, true);
+    this.#serial.fill(0);
+    this.#serial.set(new TextEncoder().encode(o.serial ?? "").subarray(0, ID_BYTES));
+    return old;
   }
 
   /** Features the driver accepted (0 before FEATURES_OK and after reset). */
@@ -188,9 +254,63 @@ export class BlockDevice implements VirtioDevice {
     this.#active = null;
     this.#acked = 0n;
     this.#broken = false;
+    this.#generation++;
+    this.#drain();
   }
 
-  /** Releases the backend (VM teardown). */
+  /** Waits for every request in flight (the answers of an older generation are dropped). */
+  #drain(): void {
+    const b = this.#async;
+    if (!b) return;
+    this.#waitingFlushes = [];
+    this.#unsignalled.clear();
+    try {
+      while (b.inFlight > 0) b.poll(true);
+    } catch (e) {
+      log.error(`${this.name}: waiting for I/O in flight: ${(e as Error).message}`);
+    }
+    this.#inFlight = 0;
+    this.#writesInFlight.clear();
+  }
+
+  /**
+   * The eventfd that becomes readable when `processCompletions` has work (null if synchronous).
+   * Whoever waits on it reads it (resets it) before calling `processCompletions`.
+   */
+  get completionFd(): number | null {
+    return this.#async?.completionFd ?? null;
+  }
+
+  /** Requests handed to the backend and not answered yet (0 with a synchronous backend). */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /**
+   * Answers the requests whose I/O finished (waiting for one first when `wait` and some are in
+   * flight) and interrupts the driver once per queue. Returns how many operations finished.
+   */
+  processCompletions(wait = false): number {
+    const b = this.#async;
+    if (!b) return 0;
+    let ran = 0;
+    try {
+      ran = b.poll(wait && b.inFlight > 0);
+      // FLUSHes released by these completions.
+      b.submit();
+    } catch (e) {
+      log.error(`${this.name}: reaping completions: ${(e as Error).message}`);
+    }
+    this.#signalUnsignalled();
+    return ran;
+  }
+
+  /** Waits until no request is in flight, answering each (e.g. the qtest machine's commands). */
+  settle(): void {
+    while (this.#async && this.#async.inFlight > 0) this.processCompletions(true);
+  }
+
+  /** Releases the backend (VM teardown), after the I/O in flight finished. */
   close(): void {
     this.reset();
     this.backend.close();
@@ -211,7 +331,7 @@ export class BlockDevice implements VirtioDevice {
     }
   }
 
-  #context(): RequestContext {
+  #context(): RequestContext<RangeBackend> {
     return {
       backend: this.backend,
       capacitySectors: this.capacitySectors,
@@ -227,6 +347,10 @@ export class BlockDevice implements VirtioDevice {
   }
 
   #process(index: number, queue: Queue, a: Active): void {
+    if (this.#async) {
+      this.#processAsync(index, queue, a, this.#async);
+      return;
+    }
     const ctx = this.#context();
     let completed = 0;
     try {
@@ -247,7 +371,12 @@ export class BlockDevice implements VirtioDevice {
     }
   }
 
-  #complete(queue: Queue, chain: DescriptorChain, memory: GuestMemory, ctx: RequestContext): void {
+  #complete(
+    queue: Queue,
+    chain: DescriptorChain,
+    memory: GuestMemory,
+    ctx: RequestContext<RangeBackend>,
+  ): void {
     const req = parseRequest(chain, memory);
     if (req.statusAddr === null) {
       // Nowhere to say whether it worked: carrying it out would leave the driver guessing.
@@ -255,10 +384,131 @@ export class BlockDevice implements VirtioDevice {
       queue.addUsed(memory, chain.head, 0);
       return;
     }
-    const result = executeRequest(req, memory, ctx);
+    // #process takes this path only with a synchronous backend.
+    const result = executeRequest(req, memory, ctx as RequestContext);
     memory.writeU8(req.statusAddr, result.status);
     queue.addUsed(memory, chain.head, result.written + 1);
   }
+  /** Pops every available chain, starts them all, hands them to the backend as one batch. */
+  #processAsync(index: number, queue: Queue, a: Active, backend: AsyncBlockBackend): void {
+    const ctx = this.#context();
+    try {
+      for (;;) {
+        while (queue.pending(a.memory) > 0) {
+          if (this.#throttle && !this.#throttle.tryAcquire()) {
+            this.#onThrottled(index, this.#throttle.delayMs());
+            return;
+          }
+          this.#start(index, queue, queue.pop(a.memory)!, a, ctx, backend);
+        }
+        if (!queue.enableNotification(a.memory)) break;
+      }
+    } finally {
+      try {
+        backend.submit();
+      } catch (e) {
+        log.error(`${this.name}: submitting I/O: ${(e as Error).message}`);
+      }
+      this.#signalUnsignalled();
+    }
+  }
+
+  #start(
+    index: number,
+    queue: Queue,
+    chain: DescriptorChain,
+    a: Active,
+    ctx: RequestContext<RangeBackend>,
+    backend: AsyncBlockBackend,
+  ): void {
+    const memory = a.memory;
+    const req = parseRequest(chain, memory);
+    const statusAddr = req.statusAddr;
+    if (statusAddr === null) {
+      log.warn(`${this.name}: request ${chain.head} has no writable status byte; not executed`);
+      queue.addUsed(memory, chain.head, 0);
+      this.#unsignalled.add(index);
+      return;
+    }
+    const answer = (status: number, written: number) => {
+      memory.writeU8(statusAddr, status);
+      queue.addUsed(memory, chain.head, written + 1);
+      this.#unsignalled.add(index);
+    };
+    const plan = planRequest(req, memory, ctx);
+    if (plan.kind === "done") {
+      answer(plan.result.status, plan.result.written);
+      return;
+    }
+    const generation = this.#generation;
+    let writeSeq = 0;
+    this.#inFlight++;
+    const done = (error: string | null) => {
+      // After a reset the rings belong to a new driver setup: only the bookkeeping remains.
+      if (generation !== this.#generation) return;
+      this.#inFlight--;
+      if (writeSeq) {
+        this.#writesInFlight.delete(writeSeq);
+        this.#startReadyFlushes();
+      }
+      const ok = error === null;
+      if (!ok) ioFailure(`${this.name}: ${describe(req)}: ${error}`);
+      answer(ok ? BlkStatus.OK : BlkStatus.IOERR, ok && plan.kind === "read" ? plan.len : 0);
+    };
+    try {
+      if (plan.kind === "flush") {
+        const start = () => {
+          try {
+            backend.flush(done);
+          } catch (e) {
+            done((e as Error).message);
+          }
+        };
+        const barrier = this.#writeSeq;
+        if (this.#writesDoneUpTo(barrier)) start();
+        else this.#waitingFlushes.push({ barrier, start });
+        return;
+      }
+      const views = plan.segments.map((s) => memory.slice(s.addr, s.len));
+      if (plan.kind === "read") {
+        backend.readv(views, plan.offset, done);
+      } else {
+        writeSeq = ++this.#writeSeq;
+        this.#writesInFlight.add(writeSeq);
+        backend.writev(views, plan.offset, done);
+      }
+    } catch (e) {
+      done((e as Error).message);
+    }
+  }
+
+  /** True when no write with sequence number <= `barrier` is in flight. */
+  #writesDoneUpTo(barrier: number): boolean {
+    for (const oldest of this.#writesInFlight) return oldest > barrier;
+    return true;
+  }
+
+  #startReadyFlushes(): void {
+    const waiting = this.#waitingFlushes;
+    while (waiting.length > 0 && this.#writesDoneUpTo(waiting[0].barrier)) {
+      waiting.shift()!.start();
+    }
+  }
+
+  /** One interrupt per queue that got used entries, as the driver's EVENT_IDX / flags allow. */
+  #signalUnsignalled(): void {
+    const a = this.#active;
+    if (!a || this.#unsignalled.size === 0) return;
+    for (const index of this.#unsignalled) {
+      const queue = a.queues[index];
+      if (queue?.ready && queue.needsNotification(a.memory)) a.interrupt.signalUsedQueue(index);
+    }
+    this.#unsignalled.clear();
+  }
+}
+
+function describe(req: BlkRequest): string {
+  return `request ${req.head} (type ${req.type}, sector ${req.sector})`;
 }
 
 /** What `-drive` plus `-device virtio-blk-*` give a block device. */
@@ -271,6 +521,12 @@ export interface BlockDeviceConfig {
   numQueues: number;
   queueSize?: number;
   iopsTotal: number | null;
+  /**
+   * Serve requests through io_uring, many in flight (default true); the synchronous backend
+   * when false or where io_uring cannot be set up. The owner must then call
+   * `processCompletions()` when `completionFd` is readable.
+   */
+  asyncIo?: boolean;
 }
 
 /** Opens the image and builds the device. Throws BlockIoError when the file cannot be opened. */
@@ -278,8 +534,11 @@ export function openBlockDevice(
   config: BlockDeviceConfig,
   extra: Pick<BlockDeviceOptions, "now" | "onThrottled" | "name" | "discard" | "writeZeroes"> = {},
 ): BlockDevice {
+  const backend = (config.asyncIo ?? true)
+    ? openDiskBackend(config, config.numQueues * (config.queueSize ?? DEFAULT_QUEUE_SIZE))
+    : openBackend(config);
   return new BlockDevice({
-    backend: openBackend(config),
+    backend,
     readonly: config.readonly,
     serial: config.serial,
     numQueues: config.numQueues,
@@ -287,4 +546,16 @@ export function openBlockDevice(
     iopsTotal: config.iopsTotal,
     ...extra,
   });
+}
+
+/**
+ * The backend for an image: io_uring with room for `inFlight` requests (every chain of every
+ * queue: numQueues * queueSize), or the synchronous one, with a warning, where io_uring cannot
+ * be set up. Throws BlockIoError when the image cannot be opened.
+ */
+export function openDiskBackend(
+  config: { path: string; readonly: boolean; direct: boolean },
+  inFlight: number,
+): BlockBackend | AsyncBlockBackend {
+  return openUringBackend(config, inFlight) ?? openBackend(config);
 }

@@ -3,6 +3,7 @@ import { feature, FeatureBit, Status } from "../constants.ts";
 import { INT_CONFIG, INT_VRING, MmioReg } from "../mmio.ts";
 import { BlkConfig, BlkFeature, MAX_REQUEST_SECTORS } from "./device.ts";
 import { RequestType } from "./request.ts";
+import type { BlockBackend } from "./backend.ts";
 import { testWhen } from "../../../../tests/lib/skip.ts";
 import { helperAvailable } from "../../../../ffi/helper.ts";
 import { BlkHarness, DISK_SIZE, IOERR, OK, UNSUPP } from "./test_harness.ts";
@@ -281,7 +282,8 @@ Deno.test("blk: data reaches the file before the status byte is written", () => 
   const h = new BlkHarness();
   try {
     const seen: number[] = [];
-    const backend = h.device.backend;
+    // The harness's default backend is the synchronous one.
+    const backend = h.device.backend as BlockBackend;
     const original = backend.writev.bind(backend);
     let statusAddr = 0;
     backend.writev = (srcs, offset) => {

@@ -56,9 +56,12 @@ export interface BlkRequest {
   readonly problem: string | null;
 }
 
+/** The synchronous range operations DISCARD / WRITE_ZEROES need (every backend has them). */
+export type RangeBackend = Pick<BlockBackend, "discard" | "writeZeroes">;
+
 /** What a device needs to know to carry out requests. */
-export interface RequestContext {
-  readonly backend: BlockBackend;
+export interface RequestContext<B extends RangeBackend = BlockBackend> {
+  readonly backend: B;
   readonly capacitySectors: bigint;
   readonly readonly: boolean;
   /** The GET_ID answer, zero-padded to 20 bytes. */
@@ -161,43 +164,94 @@ const fail = (status: number, why: string): RequestResult => {
 };
 
 /** Byte offset of [sector, sector + bytes/512) if it lies inside the disk, else null. */
-function rangeOffset(ctx: RequestContext, sector: bigint, bytes: number): number | null {
+function rangeOffset(
+  ctx: RequestContext<RangeBackend>,
+  sector: bigint,
+  bytes: number,
+): number | null {
   const sectors = BigInt(Math.ceil(bytes / SECTOR_SIZE));
   if (sector > ctx.capacitySectors || sector + sectors > ctx.capacitySectors) return null;
   return Number(sector) * SECTOR_SIZE;
 }
 
-/** Carries out a parsed request; the caller writes the status byte afterwards. */
+/**
+ * What a parsed request needs from the backend: a read or write of `len` bytes at byte `offset`
+ * through the guest buffers `segments`, a flush, or nothing more (`done`: it was answered here,
+ * GET_ID, DISCARD / WRITE_ZEROES through the backend's synchronous calls, or a failure).
+ */
+export type RequestPlan =
+  | {
+    readonly kind: "read" | "write";
+    readonly offset: number;
+    readonly len: number;
+    readonly segments: readonly Segment[];
+  }
+  | { readonly kind: "flush" }
+  | { readonly kind: "done"; readonly result: RequestResult };
+
+const done = (result: RequestResult): RequestPlan => ({ kind: "done", result });
+
+/** Checks a parsed request and decides what it needs; the caller writes the status byte. */
+export function planRequest(
+  req: BlkRequest,
+  memory: GuestMemory,
+  ctx: RequestContext<RangeBackend>,
+): RequestPlan {
+  if (req.problem) return done(fail(BlkStatus.IOERR, req.problem));
+  try {
+    switch (req.type) {
+      case RequestType.IN:
+        return planRead(req, ctx);
+      case RequestType.OUT:
+        return planWrite(req, ctx);
+      case RequestType.FLUSH:
+        return { kind: "flush" };
+      case RequestType.GET_ID: {
+        const n = Math.min(ID_BYTES, req.writableLen);
+        scatter(memory, req.writable, ctx.serial.subarray(0, n));
+        return done({ status: BlkStatus.OK, written: n });
+      }
+      case RequestType.DISCARD:
+      case RequestType.WRITE_ZEROES:
+        return done(discardOrZero(req, memory, ctx));
+      default:
+        return done(fail(BlkStatus.UNSUPP, `request type ${req.type} is not supported`));
+    }
+  } catch (e) {
+    if (e instanceof BlockIoError) return done(fail(BlkStatus.IOERR, e.message));
+    throw e;
+  }
+}
+
+/** Carries out a parsed request synchronously; the caller writes the status byte afterwards. */
 export function executeRequest(
   req: BlkRequest,
   memory: GuestMemory,
   ctx: RequestContext,
 ): RequestResult {
-  if (req.problem) return fail(BlkStatus.IOERR, req.problem);
+  const plan = planRequest(req, memory, ctx);
+  if (plan.kind === "done") return plan.result;
   try {
-    switch (req.type) {
-      case RequestType.IN:
-        return readSectors(req, memory, ctx);
-      case RequestType.OUT:
-        return writeSectors(req, memory, ctx);
-      case RequestType.FLUSH:
-        ctx.backend.flush();
-        return { status: BlkStatus.OK, written: 0 };
-      case RequestType.GET_ID: {
-        const n = Math.min(ID_BYTES, req.writableLen);
-        scatter(memory, req.writable, ctx.serial.subarray(0, n));
-        return { status: BlkStatus.OK, written: n };
-      }
-      case RequestType.DISCARD:
-      case RequestType.WRITE_ZEROES:
-        return discardOrZero(req, memory, ctx);
-      default:
-        return fail(BlkStatus.UNSUPP, `request type ${req.type} is not supported`);
+    if (plan.kind === "flush") {
+      ctx.backend.flush();
+      return { status: BlkStatus.OK, written: 0 };
     }
+    const views = plan.segments.map((s) => memory.slice(s.addr, s.len));
+    if (plan.kind === "read") {
+      ctx.backend.readv(views, plan.offset);
+      return { status: BlkStatus.OK, written: plan.len };
+    }
+    ctx.backend.writev(views, plan.offset);
+    return { status: BlkStatus.OK, written: 0 };
   } catch (e) {
     if (e instanceof BlockIoError) return fail(BlkStatus.IOERR, e.message);
     throw e;
   }
+}
+
+/** Logs why a backend operation failed and gives the IOERR answer. */
+export function ioFailure(why: string): RequestResult {
+  return fail(BlkStatus.IOERR, why);
 }
 
 function scatter(memory: GuestMemory, segments: readonly Segment[], src: Uint8Array): void {
@@ -210,39 +264,47 @@ function scatter(memory: GuestMemory, segments: readonly Segment[], src: Uint8Ar
   }
 }
 
-function readSectors(req: BlkRequest, memory: GuestMemory, ctx: RequestContext): RequestResult {
-  if (req.readableLen > 0) return fail(BlkStatus.IOERR, "IN request with device-readable data");
+function planRead(req: BlkRequest, ctx: RequestContext<RangeBackend>): RequestPlan {
+  if (req.readableLen > 0) {
+    return done(fail(BlkStatus.IOERR, "IN request with device-readable data"));
+  }
   const len = req.writableLen;
   if (len % SECTOR_SIZE !== 0) {
-    return fail(BlkStatus.IOERR, `IN length ${len} is not whole sectors`);
+    return done(fail(BlkStatus.IOERR, `IN length ${len} is not whole sectors`));
   }
   const offset = rangeOffset(ctx, req.sector, len);
   if (offset === null) {
-    return fail(BlkStatus.IOERR, `IN of ${len} bytes at sector ${req.sector} is past the disk end`);
-  }
-  ctx.backend.readv(req.writable.map((s) => memory.slice(s.addr, s.len)), offset);
-  return { status: BlkStatus.OK, written: len };
-}
-
-function writeSectors(req: BlkRequest, memory: GuestMemory, ctx: RequestContext): RequestResult {
-  if (req.writableLen > 0) return fail(BlkStatus.IOERR, "OUT request with device-writable data");
-  if (ctx.readonly) return fail(BlkStatus.IOERR, "write to a read-only disk");
-  const len = req.readableLen;
-  if (len % SECTOR_SIZE !== 0) {
-    return fail(BlkStatus.IOERR, `OUT length ${len} is not whole sectors`);
-  }
-  const offset = rangeOffset(ctx, req.sector, len);
-  if (offset === null) {
-    return fail(
-      BlkStatus.IOERR,
-      `OUT of ${len} bytes at sector ${req.sector} is past the disk end`,
+    return done(
+      fail(BlkStatus.IOERR, `IN of ${len} bytes at sector ${req.sector} is past the disk end`),
     );
   }
-  ctx.backend.writev(req.readable.map((s) => memory.slice(s.addr, s.len)), offset);
-  return { status: BlkStatus.OK, written: 0 };
+  return { kind: "read", offset, len, segments: req.writable };
 }
 
-function discardOrZero(req: BlkRequest, memory: GuestMemory, ctx: RequestContext): RequestResult {
+function planWrite(req: BlkRequest, ctx: RequestContext<RangeBackend>): RequestPlan {
+  if (req.writableLen > 0) {
+    return done(fail(BlkStatus.IOERR, "OUT request with device-writable data"));
+  }
+  if (ctx.readonly) return done(fail(BlkStatus.IOERR, "write to a read-only disk"));
+  const len = req.readableLen;
+  if (len % SECTOR_SIZE !== 0) {
+    return done(fail(BlkStatus.IOERR, `OUT length ${len} is not whole sectors`));
+  }
+  const offset = rangeOffset(ctx, req.sector, len);
+  if (offset === null) {
+    return done(fail(
+      BlkStatus.IOERR,
+      `OUT of ${len} bytes at sector ${req.sector} is past the disk end`,
+    ));
+  }
+  return { kind: "write", offset, len, segments: req.readable };
+}
+
+function discardOrZero(
+  req: BlkRequest,
+  memory: GuestMemory,
+  ctx: RequestContext<RangeBackend>,
+): RequestResult {
   const zero = req.type === RequestType.WRITE_ZEROES;
   const name = zero ? "WRITE_ZEROES" : "DISCARD";
   if (!(zero ? ctx.writeZeroes : ctx.discard)) {

@@ -5,7 +5,9 @@
 import { GuestMemory } from "../../../memory/guest_memory.ts";
 import { MmioTransport } from "../mmio.ts";
 import { type Buffer, DriverRing, GuestAllocator, MmioDriver } from "../test_support.ts";
-import { type BlockDevice, openBlockDevice } from "./device.ts";
+import type { AsyncBlockBackend } from "./async_backend.ts";
+import type { BlockBackend } from "./backend.ts";
+import { BlockDevice, openBlockDevice } from "./device.ts";
 import { BlkStatus } from "./request.ts";
 
 export const RAM_SIZE = 0x200000;
@@ -15,6 +17,13 @@ export interface HarnessOptions {
   readonly?: boolean;
   /** O_DIRECT backend (needs the helper). */
   direct?: boolean;
+  /**
+   * The io_uring backend (needs the helper); each `submit` then waits until every request in
+   * flight was answered, so tests read the rings as with the synchronous one. Default false.
+   */
+  asyncIo?: boolean;
+  /** Serve from this backend instead of the temporary image file (which is still made). */
+  backend?: BlockBackend | AsyncBlockBackend;
   diskSize?: number;
   numQueues?: number;
   queueSize?: number;
@@ -58,18 +67,29 @@ export class BlkHarness {
     this.path = Deno.makeTempFileSync({ prefix: "virtio-blk-", suffix: ".img" });
     this.initial = pattern(options.diskSize ?? DISK_SIZE);
     Deno.writeFileSync(this.path, this.initial);
-    this.device = openBlockDevice({
-      path: this.path,
-      readonly: options.readonly ?? false,
-      direct: options.direct ?? false,
-      serial: options.serial === undefined ? "stratovirt-blk-0001" : options.serial,
-      numQueues: options.numQueues ?? 1,
-      queueSize: options.queueSize ?? 16,
-      iopsTotal: options.iopsTotal ?? null,
-    }, {
-      now: options.now,
-      onThrottled: (q, delay) => this.throttled.push([q, delay]),
-    });
+    this.device = options.backend
+      ? new BlockDevice({
+        backend: options.backend,
+        serial: options.serial === undefined ? "stratovirt-blk-0001" : options.serial,
+        numQueues: options.numQueues ?? 1,
+        queueSize: options.queueSize ?? 16,
+        iopsTotal: options.iopsTotal ?? null,
+        now: options.now,
+        onThrottled: (q, delay) => this.throttled.push([q, delay]),
+      })
+      : openBlockDevice({
+        path: this.path,
+        readonly: options.readonly ?? false,
+        direct: options.direct ?? false,
+        serial: options.serial === undefined ? "stratovirt-blk-0001" : options.serial,
+        numQueues: options.numQueues ?? 1,
+        queueSize: options.queueSize ?? 16,
+        iopsTotal: options.iopsTotal ?? null,
+        asyncIo: options.asyncIo ?? false,
+      }, {
+        now: options.now,
+        onThrottled: (q, delay) => this.throttled.push([q, delay]),
+      });
     this.transport = new MmioTransport(this.device, {
       memory: this.memory,
       interrupt: () => this.irqs++,
@@ -115,12 +135,16 @@ export class BlkHarness {
     return this.buffer(1, 0xff);
   }
 
-  /** Publishes a chain on queue `q` and notifies it (as the guest's QueueNotify write). */
+  /**
+   * Publishes a chain on queue `q` and notifies it (as the guest's QueueNotify write); with
+   * `asyncIo`, then waits for the answers of everything in flight.
+   */
   submit(buffers: Buffer[], q = 0): number {
     const ring = this.rings[q];
     const head = ring.chain(buffers);
     ring.publish(head);
     this.driver.notify(q);
+    this.device.settle();
     return head;
   }
 
