@@ -5,9 +5,13 @@
  * - each queue's ioeventfd (the guest wrote QueueNotify: KVM signalled it, no vCPU exit),
  * - its wake eventfd (a vCPU left an MMIO access to a register window in a DeviceChannel),
  * - a throttle timerfd per disk (the IOPS limit deferred a queue),
- * - its control eventfd (the main thread wants it to stop).
- * Interrupts leave through each slot's irqfd. Requests are answered only after the backend call
- * returned (FLUSH: after fdatasync), so an acknowledged write is in the host file.
+ * - its control eventfd (the main thread wants it to stop),
+ * - its command eventfd (the main thread left a ReplaceDiskCommand in the command buffer: QMP
+ *   device_add / device_del plugs a disk into one of its slots or empties it),
+ * - each disk's io_uring completion eventfd (requests in flight finished).
+ * Interrupts leave through each slot's irqfd. Requests are answered only after their I/O
+ * completed (FLUSH: after the writes before it and fdatasync), so an acknowledged write is in
+ * the host file.
  */
 /// <reference lib="deno.worker" />
 import {
@@ -21,11 +25,13 @@ import {
 } from "../../ffi/events.ts";
 import { close, gettid } from "../../ffi/libc.ts";
 import { DeviceChannelServer, type DeviceRequest } from "../cpu/device_channel.ts";
-import { type BlockDevice, openBlockDevice } from "../devices/virtio/blk/device.ts";
+import { BlockDevice, openDiskBackend } from "../devices/virtio/blk/device.ts";
 import { MMIO_DEVICE_SIZE, MmioTransport } from "../devices/virtio/mmio.ts";
 import type { GuestMemory } from "../memory/guest_memory.ts";
 import { guestMemoryOf, type RamRegionDescriptor } from "../memory/guest_ram.ts";
 import { initLogger, log, type LoggerSettings } from "../util/logger.ts";
+import { EMPTY_BACKEND } from "./empty_backend.ts";
+import { flushAndClose } from "./flush_close.ts";
 import type { DiskSpec } from "./spec.ts";
 import type { KvmMmioSlot } from "./virtio_mmio_kvm.ts";
 
@@ -39,14 +45,35 @@ export interface DeviceWorkerInit {
   readonly wakeFd: number;
   /** The main thread writes this to stop the Worker. */
   readonly controlFd: number;
+  /** The main thread writes this after leaving a command in `commandBuffer`. */
+  readonly commandFd: number;
+  /** Int32 [0] = byte length of the ReplaceDiskCommand JSON that starts at byte 8. */
+  readonly commandBuffer: SharedArrayBuffer;
   /** One per vCPU. */
   readonly channels: readonly SharedArrayBuffer[];
-  readonly disks: readonly { readonly spec: DiskSpec; readonly slot: KvmMmioSlot }[];
+  /** The block slots this thread serves; `disk` null: an empty hot-plug slot. */
+  readonly slots: readonly WorkerSlot[];
+}
+
+export interface WorkerSlot {
+  readonly index: number;
+  readonly disk: DiskSpec | null;
+  readonly numQueues: number;
+  readonly queueSize: number;
+  readonly slot: KvmMmioSlot;
+}
+
+/** Plug `disk` into block slot `slot` (null: empty it). Answered by a "replaced" message. */
+export interface ReplaceDiskCommand {
+  readonly seq: number;
+  readonly slot: number;
+  readonly disk: DiskSpec | null;
 }
 
 export type DeviceWorkerMessage =
-  | { readonly type: "ready" }
+  | { readonly type: "ready"; readonly tid: number }
   | { readonly type: "failed"; readonly message: string }
+  | { readonly type: "replaced"; readonly seq: number; readonly error: string | null }
   | { readonly type: "stopped" };
 
 function post(msg: DeviceWorkerMessage): void {
@@ -54,6 +81,9 @@ function post(msg: DeviceWorkerMessage): void {
 }
 
 interface Disk {
+  readonly index: number;
+  /** Which disk is plugged in now (messages), or null while the slot is empty. */
+  id: string | null;
   readonly base: number;
   readonly transport: MmioTransport;
   readonly device: BlockDevice;
@@ -72,17 +102,22 @@ class DeviceThread {
   readonly #servers: DeviceChannelServer[];
   readonly #handlers: Handler[] = [];
   readonly #wakeFd: number;
+  readonly #commandFd: number;
+  readonly #commandBuffer: SharedArrayBuffer;
 
   constructor(init: DeviceWorkerInit) {
     this.#name = init.name;
     this.#wakeFd = init.wakeFd;
+    this.#commandFd = init.commandFd;
+    this.#commandBuffer = init.commandBuffer;
     this.#memory = guestMemoryOf(init.regions);
     this.#servers = init.channels.map((c) => new DeviceChannelServer(c));
     this.#epoll = Epoll.create();
     try {
       this.#watch(init.controlFd, () => false);
       this.#watch(init.wakeFd, () => this.#serveChannels());
-      for (const d of init.disks) this.#addDisk(d.spec, d.slot);
+      this.#watch(init.commandFd, () => this.#command());
+      for (const s of init.slots) this.#addDisk(s);
     } catch (e) {
       this.close();
       throw e;
@@ -94,21 +129,21 @@ class DeviceThread {
     this.#handlers.push(handler);
   }
 
-  #addDisk(spec: DiskSpec, slot: KvmMmioSlot): void {
+  #addDisk(s: WorkerSlot): void {
+    const { disk: spec, slot } = s;
     const timerFd = timerfdCreate();
     const throttled = new Set<number>();
     let device: BlockDevice;
     try {
-      device = openBlockDevice({
-        path: spec.path,
-        readonly: spec.readonly,
-        direct: spec.direct,
-        serial: spec.serial,
-        numQueues: spec.numQueues,
-        queueSize: spec.queueSize,
-        iopsTotal: spec.iopsTotal,
-      }, {
-        name: `virtio-blk ${spec.id}`,
+      // An empty hot-plug slot is a disk of 0 sectors until device_add fills it.
+      device = new BlockDevice({
+        backend: spec ? openDiskBackend(spec, s.numQueues * s.queueSize) : EMPTY_BACKEND,
+        readonly: spec?.readonly ?? false,
+        serial: spec?.serial ?? null,
+        numQueues: s.numQueues,
+        queueSize: s.queueSize,
+        iopsTotal: spec?.iopsTotal ?? null,
+        name: `virtio-blk ${spec ? spec.id : `slot ${s.index}`}`,
         onThrottled: (index, delayMs) => {
           throttled.add(index);
           timerfdSet(timerFd, Math.max(1, Math.ceil(delayMs * 1e6)));
@@ -117,7 +152,7 @@ class DeviceThread {
     } catch (e) {
       close(timerFd);
       throw new Error(
-        `-device virtio-blk-device,id=${spec.id}: drive ${spec.drive} (${spec.path}): ` +
+        `-device virtio-blk-device,id=${spec?.id}: drive ${spec?.drive} (${spec?.path}): ` +
           (e as Error).message,
       );
     }
@@ -125,9 +160,17 @@ class DeviceThread {
     const transport = new MmioTransport(device, {
       memory: this.#memory,
       interrupt: () => eventfdWrite(irqFd),
-      name: `virtio-mmio ${spec.id}`,
+      name: `virtio-mmio slot ${s.index}`,
     });
-    const disk: Disk = { base: slot.base, transport, device, timerFd, throttled };
+    const disk: Disk = {
+      index: s.index,
+      id: spec?.id ?? null,
+      base: slot.base,
+      transport,
+      device,
+      timerFd,
+      throttled,
+    };
     this.#disks.push(disk);
     slot.queueFds.forEach((fd, q) =>
       this.#watch(fd, () => {
@@ -136,6 +179,7 @@ class DeviceThread {
         return true;
       })
     );
+    this.#watchCompletions(device);
     this.#watch(timerFd, () => {
       timerfdRead(timerFd);
       const queues = [...throttled];
@@ -143,6 +187,65 @@ class DeviceThread {
       for (const q of queues) device.notify(q);
       return true;
     });
+  }
+
+  /** An io_uring backend's eventfd: its finished requests are answered from here. */
+  #watchCompletions(device: BlockDevice): void {
+    const fd = device.completionFd;
+    if (fd === null) return;
+    this.#watch(fd, () => {
+      // A replaced backend's fd is removed from epoll before it closes; this guards a stale event.
+      if (device.completionFd !== fd) return true;
+      // Reset before reaping: a completion after this read signals the fd again.
+      eventfdRead(fd);
+      device.processCompletions();
+      return true;
+    });
+  }
+
+  /** A ReplaceDiskCommand from the main thread: run it and answer. */
+  #command(): boolean {
+    eventfdRead(this.#commandFd);
+    const length = Atomics.load(new Int32Array(this.#commandBuffer, 0, 1), 0);
+    const bytes = new Uint8Array(this.#commandBuffer, 8, length).slice();
+    const command = JSON.parse(new TextDecoder().decode(bytes)) as ReplaceDiskCommand;
+    let error: string | null = null;
+    try {
+      this.#replace(command.slot, command.disk);
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    post({ type: "replaced", seq: command.seq, error });
+    return true;
+  }
+
+  /**
+   * Swaps the backend of slot `index`. The new image is opened first (a failure leaves the slot
+   * as it was). The device first answers the old backend's requests in flight; then it is
+   * flushed (what the guest was told is written becomes durable) and closed before the guest
+   * hears of the change through the configuration-change interrupt.
+   */
+  #replace(index: number, spec: DiskSpec | null): void {
+    const d = this.#disks.find((d) => d.index === index);
+    if (!d) throw new Error(`${this.#name} has no virtio-blk slot ${index}`);
+    const next = spec
+      ? openDiskBackend(spec, d.device.queueMaxSizes.reduce((n, q) => n + q, 0))
+      : EMPTY_BACKEND;
+    const oldFd = d.device.completionFd;
+    const old = d.device.replaceBackend(next, {
+      readonly: spec?.readonly ?? false,
+      serial: spec?.serial ?? null,
+    });
+    if (oldFd !== null) this.#epoll.remove(oldFd);
+    this.#watchCompletions(d.device);
+    const was = d.id;
+    d.id = spec?.id ?? null;
+    flushAndClose(old, `${this.#name}: unplugging ${was}`);
+    d.transport.signalConfigChange();
+    log.info(
+      `${this.#name}: virtio-blk slot ${index}: ` +
+        (spec ? `${spec.id} plugged in (${spec.path})` : `${was ?? "nothing"} unplugged`),
+    );
   }
 
   /** Answers every vCPU waiting in a channel (one wake may stand for several). */
@@ -208,7 +311,7 @@ self.onmessage = (event: MessageEvent<DeviceWorkerInit>) => {
     post({ type: "failed", message: (e as Error).message });
     return;
   }
-  post({ type: "ready" });
+  post({ type: "ready", tid: gettid() });
   try {
     thread.run();
   } finally {

@@ -63,6 +63,9 @@ export function microvmSpecOf(config: VmConfig, log: LoggerSettings): MachineSpe
     bootTimer: true,
     log,
     disks,
+    // Empty slots are worth their boot-time probe only when QMP can fill them.
+    hotplug: config.qmp.length > 0,
+    iothreads: config.iothreads.map((t) => t.id),
   };
 }
 

@@ -49,10 +49,29 @@ Deno.test("from_config: -drive + -device virtio-blk-device become disks in comma
       iothread: "io0",
     },
   ]);
-  // StratoVirt's slots: 0xf0100000 + 0x200 * i, IRQ 5 + i.
-  assertEquals(diskCmdlineArgs(spec.disks!), [
+  // StratoVirt's slots: 0xf0100000 + 0x200 * i; without -qmp only the disks' slots exist.
+  assertEquals(spec.hotplug, false);
+  assertEquals(diskCmdlineArgs(spec), [
     "virtio_mmio.device=512@0xf0100000:5",
     "virtio_mmio.device=512@0xf0100200:6",
+  ]);
+});
+
+Deno.test("from_config: with -qmp all four block slots are announced, IRQ 8 skipped", () => {
+  const spec = specOf([
+    "-qmp",
+    "unix:/tmp/sv-q.sock,server,nowait",
+    "-drive",
+    "id=root,file=/img/root.ext4",
+    "-device",
+    "virtio-blk-device,drive=root,id=vda",
+  ]);
+  assertEquals(spec.hotplug, true);
+  assertEquals(diskCmdlineArgs(spec), [
+    "virtio_mmio.device=512@0xf0100000:5",
+    "virtio_mmio.device=512@0xf0100200:6",
+    "virtio_mmio.device=512@0xf0100400:7",
+    "virtio_mmio.device=512@0xf0100600:9",
   ]);
 });
 

@@ -32,8 +32,8 @@ import {
 import { log, loggerSettings } from "../util/logger.ts";
 import { Lifecycle, LifecycleError } from "./lifecycle.ts";
 import type { GuestMemory } from "../memory/guest_memory.ts";
-import { type MachineSpec, topologyOf, validateSpec } from "./spec.ts";
-import { VcpuThreads } from "./vcpu_threads.ts";
+import { type DiskSpec, type MachineSpec, topologyOf, validateSpec } from "./spec.ts";
+import { VcpuThreads, VcpuWorkerPool } from "./vcpu_threads.ts";
 import { DeviceThreads, diskCmdlineArgs } from "./iothreads.ts";
 import { createX86Vm, hostIsPvm, type X86Vm } from "./vm.ts";
 
@@ -65,6 +65,13 @@ export interface MicrovmHandle {
   readonly serial: Chardev | null;
   /** Each vCPU's host thread id, in vCPU order (0 until its Worker has started). */
   vcpuThreadIds(): number[];
+  /** Each `-object iothread`'s host thread id, by iothread id. */
+  iothreadIds(): Map<string, number>;
+  /**
+   * Plugs `disk` into virtio-blk slot `slot` (null: empties it) while the guest runs; resolves
+   * once the old image is flushed and closed and the guest was told (QMP device_add / _del).
+   */
+  replaceDisk(slot: number, disk: DiskSpec | null): Promise<void>;
 }
 
 /** Why the VM shut down (QMP SHUTDOWN's `reason`, QEMU's ShutdownCause names). */
@@ -184,28 +191,52 @@ async function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
  */
 export async function runMicrovm(spec: MachineSpec, hooks: MicrovmHooks = {}): Promise<number> {
   validateSpec(spec);
+  const vcpuWorkers = new VcpuWorkerPool();
+  try {
+    return await buildAndRun(spec, hooks, vcpuWorkers);
+  } finally {
+    vcpuWorkers.dispose(); // the Workers no vCPU took, when the set-up failed
+  }
+}
+
+async function buildAndRun(
+  spec: MachineSpec,
+  hooks: MicrovmHooks,
+  vcpuWorkers: VcpuWorkerPool,
+): Promise<number> {
   const topology = topologyOf(spec);
   const pvm = spec.pvm ?? hostIsPvm();
   installKickHandler();
-  const files = await readBootFiles(spec.kernel, spec.initrd);
+  // Read on Deno's I/O threads while this thread creates the VM and maps its RAM.
+  const reading = readBootFiles(spec.kernel, spec.initrd);
+  reading.catch(() => {}); // awaited below; keeps an earlier set-up error from leaving it unhandled
   const x86 = createX86Vm({
     memSize: spec.memory.size,
     backing: { path: spec.memory.path, share: spec.memory.share, prealloc: spec.memory.prealloc },
     cpus: spec.cpus,
     kvmPath: spec.kvmPath,
   });
+  const files = await reading;
+  // Now, so the vCPU Workers' start-up overlaps the rest of the set-up; not earlier, so their
+  // isolates do not add to the moment the kernel file is held twice (read buffer and its copy).
+  vcpuWorkers.start(spec.cpus);
   const boot = loadLinux(x86.memory, {
     kernel: files.kernel,
     kernelName: files.kernelName,
     initrd: files.initrd,
     initrdName: files.initrdName,
     // Each disk is announced to the guest as `virtio_mmio.device=512@0xADDR:IRQ`.
-    cmdline: [spec.cmdline, ...diskCmdlineArgs(spec.disks ?? [])].join(" ").trim(),
+    cmdline: [spec.cmdline, ...diskCmdlineArgs(spec)].join(" ").trim(),
     cpus: spec.cpus,
   });
   log.info(
     `kernel ${spec.kernel} (${boot.format}, ${boot.mode}) entry 0x${boot.regs.rip.toString(16)}`,
   );
+  // The images are in guest RAM now: free the host copies (a vmlinux is ~17 MiB) at once rather
+  // than at some later major GC. Detaching an ArrayBuffer releases its memory.
+  for (const image of [files.kernel, files.initrd]) {
+    if (image?.buffer instanceof ArrayBuffer) image.buffer.transfer(0);
+  }
   const supportedCpuid = cpuidEntries(x86.kvm.getSupportedCpuid());
   for (const vcpu of x86.vcpus) setupVcpu(vcpu, { supportedCpuid, topology, pvm, boot });
 
@@ -278,6 +309,8 @@ export async function runMicrovm(spec: MachineSpec, hooks: MicrovmHooks = {}): P
   const deviceThreads = await DeviceThreads.start({
     vm: x86.vm,
     disks: spec.disks ?? [],
+    hotplug: spec.hotplug,
+    iothreads: spec.iothreads,
     regions: x86.ram.regions,
     cpus: spec.cpus,
     log: spec.log ?? loggerSettings(),
@@ -302,8 +335,9 @@ export async function runMicrovm(spec: MachineSpec, hooks: MicrovmHooks = {}): P
       requestEnd(EXIT_ERROR, `vCPU ${vcpu} thread failed: ${message}`);
     },
     (vcpu) => deviceThreads.routesFor(vcpu),
+    { pool: vcpuWorkers, startPaused: hooks.startPaused },
   );
-  // -S: no Worker has loaded its module yet, and each reads COMMAND before its first KVM_RUN.
+  // -S: each vCPU got COMMAND = pause before its start message; this waits for it to settle.
   if (hooks.startPaused) void threads.pause(STOP_TIMEOUT_MS);
   lifecycle.transition(hooks.startPaused ? "paused" : "running", hooks.startPaused ? "-S" : "boot");
   const pause = async (reason: string) => {
@@ -333,6 +367,8 @@ export async function runMicrovm(spec: MachineSpec, hooks: MicrovmHooks = {}): P
     powerOff,
     serial: devices.chardev,
     vcpuThreadIds: () => threads.threadIds(),
+    iothreadIds: () => deviceThreads.iothreadIds(),
+    replaceDisk: (slot, disk) => deviceThreads.replaceDisk(slot, disk),
   });
 
   const status = await ended;

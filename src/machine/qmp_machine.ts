@@ -15,11 +15,19 @@
  * SHUTDOWN host-qmp-system-reset; system_powerdown announces POWERDOWN, then SHUTDOWN
  * host-qmp-quit, and like StratoVirt it is refused unless the VM is running. With -no-shutdown both
  * leave the VM paused instead, as a guest poweroff does.
+ *
+ * Hot-plug (blockdev-add, device_add, device_del, blockdev-del) fills and empties the microvm's
+ * virtio-blk slots (block_hotplug.ts decides, the slot's device thread swaps the image); one
+ * such command runs at a time. device_del answers once the disk is gone from the slot, after
+ * DEVICE_DELETED (StratoVirt's order).
  */
 import type { VmConfig } from "../config/mod.ts";
 import { x86MemoryLayout } from "../boot/layout.ts";
 import { QmpError } from "../qmp/errors.ts";
+import { deviceDeletedData } from "../qmp/events.ts";
 import type {
+  BlockdevAddArgs,
+  DeviceAddArgs,
   QmpBlock,
   QmpChardev,
   QmpCpu,
@@ -31,7 +39,8 @@ import { scmLibc } from "../qmp/scm_libc.ts";
 import type { QmpServer } from "../qmp/server.ts";
 import { LifecycleError, type VmState } from "./lifecycle.ts";
 import type { MachineEvent, MicrovmHandle } from "./microvm.ts";
-import { type MachineSpec, topologyOf } from "./spec.ts";
+import { blockSlotsOf, type MachineSpec, topologyOf } from "./spec.ts";
+import { BlockHotplug } from "./block_hotplug.ts";
 
 /** Whether /dev/kvm can be opened read-write (query-kvm's `present`). */
 function kvmPresent(path = "/dev/kvm"): boolean {
@@ -61,10 +70,24 @@ export class MicrovmQmpMachine implements QmpMachine {
   #server: QmpServer | null = null;
   #quitRequested = false;
   readonly #fds = new Map<string, number>();
+  readonly #hotplug: BlockHotplug;
+  /** Hot-plug commands run one at a time (each checks, waits for the device thread, records). */
+  #hotplugQueue: Promise<unknown> = Promise.resolve();
 
   constructor(config: VmConfig, spec: MachineSpec) {
     this.#config = config;
     this.#spec = spec;
+    this.#hotplug = new BlockHotplug(
+      config.drives.map((d) => ({
+        id: d.id,
+        path: d.file,
+        readonly: d.readonly,
+        direct: d.direct,
+        format: d.format,
+      })),
+      blockSlotsOf(spec),
+      config.devices.map((d) => d.id),
+    );
     const present = kvmPresent(spec.kvmPath);
     this.kvm = { enabled: present, present };
     this.#attached = new Promise((resolve) => this.#resolveAttached = resolve);
@@ -156,22 +179,12 @@ export class MicrovmQmpMachine implements QmpMachine {
   }
 
   iothreads(): QmpIothread[] {
-    // `-object iothread` objects are accepted, but no host thread is made for them yet.
-    return [];
+    const tids = this.#vm?.iothreadIds() ?? new Map<string, number>();
+    return this.#config.iothreads.map((t) => ({ id: t.id, threadId: tids.get(t.id) ?? 0 }));
   }
 
   blocks(): QmpBlock[] {
-    return this.#config.drives.map((d) => {
-      const user = this.#config.devices.find((dev) => dev.kind === "blk" && dev.drive === d.id);
-      return {
-        id: d.id,
-        file: d.file,
-        readOnly: d.readonly,
-        format: d.format,
-        direct: d.direct,
-        ...(user ? { attachedTo: user.id } : {}),
-      };
-    });
+    return this.#hotplug.blocks();
   }
 
   chardevs(): QmpChardev[] {
@@ -208,21 +221,60 @@ export class MicrovmQmpMachine implements QmpMachine {
     };
   }
 
-  addDevice(): void {
-    notSupported("device_add");
+  /** Runs hot-plug commands one after the other, whatever their outcome. */
+  #serialized<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.#hotplugQueue.then(fn, fn);
+    this.#hotplugQueue = run.catch(() => {});
+    return run;
   }
 
-  delDevice(id: string): void {
-    if (this.#config.devices.some((d) => d.id === id)) notSupported("device_del");
-    throw new QmpError("DeviceNotFound", `Device '${id}' not found`);
+  addDevice(args: DeviceAddArgs): Promise<void> {
+    return this.#serialized(async () => {
+      const plan = this.#hotplug.planAdd(args);
+      const vm = await this.#ready();
+      try {
+        await vm.replaceDisk(plan.slot, plan.disk);
+      } catch (e) {
+        throw new QmpError("GenericError", `device_add ${args.id}: ${(e as Error).message}`);
+      }
+      this.#hotplug.commitAdd(plan);
+    });
   }
 
-  addBlockdev(): void {
-    notSupported("blockdev-add");
+  delDevice(id: string): Promise<void> {
+    return this.#serialized(async () => {
+      const slot = this.#hotplug.planDel(id);
+      const vm = await this.#ready();
+      try {
+        await vm.replaceDisk(slot, null);
+      } catch (e) {
+        throw new QmpError("GenericError", `device_del ${id}: ${(e as Error).message}`);
+      }
+      this.#hotplug.commitDel(id);
+      this.#server?.emitEvent("DEVICE_DELETED", deviceDeletedData(id));
+    });
   }
 
-  delBlockdev(nodeName: string): void {
-    throw new QmpError("GenericError", `Drive ${nodeName} not found`);
+  addBlockdev(args: BlockdevAddArgs): Promise<void> {
+    return this.#serialized(async () => {
+      const drive = this.#hotplug.planDrive(args);
+      // Refused now rather than at device_add: the file must exist and open as asked.
+      try {
+        const f = await Deno.open(drive.path, { read: true, write: !drive.readonly });
+        f.close();
+      } catch (e) {
+        throw new QmpError(
+          "GenericError",
+          `blockdev-add ${drive.id}: cannot open ${drive.path}` +
+            `${drive.readonly ? " read-only" : " read-write"}: ${(e as Error).message}`,
+        );
+      }
+      this.#hotplug.commitDrive(drive);
+    });
+  }
+
+  delBlockdev(nodeName: string): Promise<void> {
+    return this.#serialized(() => this.#hotplug.removeDrive(nodeName));
   }
 
   addNetdev(): void {

@@ -3,7 +3,7 @@
  * -smp topology in query-cpus, chardevs / drives / memory from the command line, and how stop,
  * cont, system_reset, system_powerdown and quit reach the VM.
  */
-import { assertEquals, assertRejects, assertThrows } from "../../tests/lib/assert.ts";
+import { assertEquals, assertRejects } from "../../tests/lib/assert.ts";
 import { parseCommandLine } from "../config/mod.ts";
 import type { Chardev } from "../chardev/chardev.ts";
 import type { GuestMemory } from "../memory/guest_memory.ts";
@@ -11,6 +11,8 @@ import { microvmSpecOf } from "./from_config.ts";
 import { Lifecycle, LifecycleError } from "./lifecycle.ts";
 import type { MicrovmHandle, ShutdownCause } from "./microvm.ts";
 import { MicrovmQmpMachine } from "./qmp_machine.ts";
+import type { QmpServer } from "../qmp/server.ts";
+import type { DiskSpec } from "./spec.ts";
 
 function machineOf(args: string): MicrovmQmpMachine {
   const config = parseCommandLine(
@@ -43,6 +45,11 @@ function fakeVm(serial: Partial<Chardev> & { path?: string } | null = null) {
       void calls.push(`powerOff:${cause}:${guest}`),
     serial: serial as Chardev | null,
     vcpuThreadIds: () => [4001, 4002],
+    iothreadIds: () => new Map([["io0", 4100]]),
+    replaceDisk: (slot: number, disk: DiskSpec | null) => {
+      calls.push(`replace:${slot}:${disk ? `${disk.id}=${disk.path}` : "empty"}`);
+      return Promise.resolve();
+    },
   };
   return { vm, calls, lifecycle };
 }
@@ -134,8 +141,66 @@ Deno.test("qmp machine: query-mem splits RAM around the 32-bit hole", () => {
   assertEquals(big.regions[0].size + big.regions[1].size, 2 ** 32);
 });
 
-Deno.test("qmp machine: hot-plug is refused with a clear error", () => {
-  const m = machineOf("");
-  assertThrows(() => m.addDevice(), Error, "hot-plug is not supported");
-  assertThrows(() => m.delDevice("nope"), Error, "Device 'nope' not found");
+Deno.test("qmp machine: blockdev-add, device_add, device_del, blockdev-del reach the slots", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "sv-hotplug-" });
+  try {
+    const root = `${dir}/root.img`;
+    const data = `${dir}/data.img`;
+    Deno.writeFileSync(root, new Uint8Array(4096));
+    Deno.writeFileSync(data, new Uint8Array(4096));
+    const m = machineOf(
+      `-qmp unix:${dir}/q.sock,server,nowait -drive id=root,file=${root} ` +
+        "-device virtio-blk-device,drive=root,id=vda",
+    );
+    const events: string[] = [];
+    m.attachServer({
+      emitEvent: (name: string, data: unknown) => events.push(`${name}:${JSON.stringify(data)}`),
+    } as unknown as QmpServer);
+    const { vm, calls } = fakeVm();
+    m.attach(vm);
+    await m.addBlockdev({ "node-name": "d1", file: { driver: "file", filename: data } });
+    // Slot 0 holds the command line's disk: the first free one is slot 1.
+    await m.addDevice({ id: "hp1", driver: "virtio-blk-device", drive: "d1", serial: "S1" });
+    assertEquals(m.blocks().map((b) => [b.id, b.attachedTo]), [["root", "vda"], ["d1", "hp1"]]);
+    await assertRejects(() => m.delBlockdev("d1"), Error, "in use by device hp1");
+    await assertRejects(() => m.delDevice("nope"), Error, "Device nope not found");
+    await m.delDevice("hp1");
+    assertEquals(events, [
+      'DEVICE_DELETED:{"device":"hp1","path":"/machine/peripheral/hp1"}',
+    ]);
+    await m.delBlockdev("d1");
+    await assertRejects(
+      () => m.addDevice({ id: "hp2", driver: "virtio-blk-device", drive: "d1" }),
+      Error,
+      "no drive d1",
+    );
+    await assertRejects(
+      () => m.addBlockdev({ "node-name": "gone", file: { driver: "file", filename: `${dir}/x` } }),
+      Error,
+      "cannot open",
+    );
+    assertEquals(calls, [`replace:1:hp1=${data}`, "replace:1:empty"]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("qmp machine: a failed image swap leaves the slot empty and the device unknown", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "sv-hotplug-" });
+  try {
+    Deno.writeFileSync(`${dir}/d.img`, new Uint8Array(512));
+    const m = machineOf(`-qmp unix:${dir}/q.sock,server,nowait`);
+    const { vm } = fakeVm();
+    m.attach({ ...vm, replaceDisk: () => Promise.reject(new Error("cannot open it")) });
+    await m.addBlockdev({ "node-name": "d", file: { driver: "file", filename: `${dir}/d.img` } });
+    await assertRejects(
+      () => m.addDevice({ id: "x", driver: "virtio-blk-device", drive: "d" }),
+      Error,
+      "device_add x: cannot open it",
+    );
+    assertEquals(m.blocks().map((b) => b.attachedTo), [undefined]);
+    await assertRejects(() => m.delDevice("x"), Error, "Device x not found");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

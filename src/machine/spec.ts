@@ -33,7 +33,8 @@ export interface SerialSpec {
 
 /**
  * One virtio-blk-device: its `-drive` (the image) and `-device` (the guest side) together. Disks
- * take the microvm's virtio-mmio slots in order: disk i is at microvmMmioSlot(i).
+ * take the microvm's virtio-mmio slots in order: disk i is at microvmMmioSlot(i). QMP device_add
+ * builds one too, for the free slot it fills.
  */
 export interface DiskSpec {
   /** The -device id (names the disk in messages). */
@@ -55,8 +56,11 @@ export interface DiskSpec {
   readonly iothread: string | null;
 }
 
-/** Virtio-blk devices a microvm takes (StratoVirt's replaceable block slots). */
+/** Virtio-blk devices a microvm takes (StratoVirt's MMIO_REPLACEABLE_BLK_NR block slots). */
 export const MAX_DISKS = 4;
+/** The queues of an empty hot-plug slot (StratoVirt's microvm hot-plugs single-queue disks). */
+export const EMPTY_SLOT_QUEUES = 1;
+export const EMPTY_SLOT_QUEUE_SIZE = 256;
 
 export interface MachineSpec {
   /** vCPUs (1..254). */
@@ -79,6 +83,42 @@ export interface MachineSpec {
   readonly kvmPath?: string;
   /** virtio-blk devices, in slot order (at most MAX_DISKS). */
   readonly disks?: readonly DiskSpec[];
+  /**
+   * Announce all MAX_DISKS block slots to the guest, the ones no disk takes empty (capacity 0),
+   * so QMP device_add can fill them while the guest runs. Without it (no QMP: nobody could plug
+   * anything) only the disks' slots exist, and the guest probes no empty devices at boot.
+   */
+  readonly hotplug?: boolean;
+  /** Every `-object iothread` id: each gets its thread, whether or not a disk names it. */
+  readonly iothreads?: readonly string[];
+}
+
+/** One virtio-blk slot of the machine: its position, the thread serving it, its first disk. */
+export interface BlockSlot {
+  readonly index: number;
+  /** The disk the command line put there, or null for an empty hot-plug slot. */
+  readonly disk: DiskSpec | null;
+  /** The `-object iothread` serving the slot for its whole life; null: the device thread. */
+  readonly iothread: string | null;
+  /** Fixed for the slot's life: the guest driver sets its queues up once, at probe time. */
+  readonly numQueues: number;
+  readonly queueSize: number;
+}
+
+/** The block slots `spec` announces, in slot order. */
+export function blockSlotsOf(spec: Pick<MachineSpec, "disks" | "hotplug">): BlockSlot[] {
+  const disks = spec.disks ?? [];
+  const count = spec.hotplug ? MAX_DISKS : disks.length;
+  return Array.from({ length: count }, (_, index) => {
+    const disk = disks[index] ?? null;
+    return {
+      index,
+      disk,
+      iothread: disk?.iothread ?? null,
+      numQueues: disk?.numQueues ?? EMPTY_SLOT_QUEUES,
+      queueSize: disk?.queueSize ?? EMPTY_SLOT_QUEUE_SIZE,
+    };
+  });
 }
 
 export class MachineSpecError extends Error {

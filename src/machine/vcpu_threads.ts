@@ -19,6 +19,52 @@ import {
 
 type Shared = Omit<VcpuWorkerInit, "handle" | "control" | "channel">;
 
+const VCPU_WORKER_URL = new URL("../cpu/vcpu_worker.ts", import.meta.url);
+
+/**
+ * vCPU Workers started ahead of their vCPUs. Creating a Worker's isolate and loading its modules
+ * takes tens of ms; started early, that overlaps the main thread's set-up (kernel load, vCPU
+ * registers, devices) instead of delaying the first KVM_RUN. Each Worker waits for its start
+ * message; `dispose()` ends those no VcpuThreads took.
+ */
+export class VcpuWorkerPool {
+  readonly #idle = new Map<number, Worker>();
+  /** Errors of Workers that failed before a VcpuThreads took them. */
+  readonly #errors = new Map<Worker, string>();
+
+  /** Starts the Workers of vCPUs 0..count-1 that are not started yet. */
+  start(count: number): void {
+    for (let id = 0; id < count; id++) {
+      if (this.#idle.has(id)) continue;
+      const worker = new Worker(VCPU_WORKER_URL, { type: "module", name: `vcpu${id}` });
+      worker.onerror = (e) => {
+        e.preventDefault();
+        this.#errors.set(worker, e.message);
+      };
+      this.#idle.set(id, worker);
+    }
+  }
+
+  /** vCPU `id`'s Worker (a new one if none was started for it), with any error it already had. */
+  take(id: number): { worker: Worker; error: string | null } {
+    const worker = this.#idle.get(id);
+    if (!worker) {
+      return {
+        worker: new Worker(VCPU_WORKER_URL, { type: "module", name: `vcpu${id}` }),
+        error: null,
+      };
+    }
+    this.#idle.delete(id);
+    return { worker, error: this.#errors.get(worker) ?? null };
+  }
+
+  /** Ends the Workers no one took (the VM's set-up failed first). */
+  dispose(): void {
+    for (const worker of this.#idle.values()) worker.terminate();
+    this.#idle.clear();
+  }
+}
+
 interface VcpuThread {
   readonly vcpu: Vcpu;
   readonly worker: Worker;
@@ -45,7 +91,9 @@ export class VcpuThreads {
   /**
    * Starts a Worker for each vCPU; `onMessage` gets what they post (VM exits, boot events),
    * `handler` serves their PIO/MMIO exits on this thread, except MMIO in the windows of
-   * `deviceMmio(vcpu id)`, which go straight to the device Workers.
+   * `deviceMmio(vcpu id)`, which go straight to the device Workers. Workers come from
+   * `o.pool` when given (started ahead), else are started here. With `o.startPaused` each vCPU
+   * is told to pause before its Worker gets its start message, so none enters KVM_RUN.
    */
   constructor(
     vcpus: readonly Vcpu[],
@@ -54,19 +102,22 @@ export class VcpuThreads {
     onMessage: (msg: VcpuMessage) => void,
     onError: (vcpu: number, message: string) => void,
     deviceMmio?: (vcpu: number) => DeviceMmioRoutes,
+    o: { readonly pool?: VcpuWorkerPool; readonly startPaused?: boolean } = {},
   ) {
+    const pool = o.pool ?? new VcpuWorkerPool();
     for (const vcpu of vcpus) {
       const controlBuffer = createControlBuffer();
       const channel = createChannelBuffer();
-      const worker = new Worker(new URL("../cpu/vcpu_worker.ts", import.meta.url), {
-        type: "module",
-        name: `vcpu${vcpu.id}`,
-      });
+      const { worker, error } = pool.take(vcpu.id);
       worker.onmessage = (e: MessageEvent<VcpuMessage>) => onMessage(e.data);
       worker.onerror = (e) => {
         e.preventDefault();
         onError(vcpu.id, e.message);
       };
+      if (error !== null) queueMicrotask(() => onError(vcpu.id, error));
+      const control = new Int32Array(controlBuffer);
+      // A pre-started Worker runs as soon as the start message lands: -S must be set before.
+      if (o.startPaused) Atomics.store(control, COMMAND, VcpuCommand.Pause);
       const server = new ExitChannelServer(channel);
       server.serve(handler);
       const init: VcpuWorkerInit & { deviceMmio?: DeviceMmioRoutes } = {
@@ -77,7 +128,7 @@ export class VcpuThreads {
         deviceMmio: deviceMmio?.(vcpu.id),
       };
       worker.postMessage(init);
-      this.#threads.push({ vcpu, worker, control: new Int32Array(controlBuffer), server });
+      this.#threads.push({ vcpu, worker, control, server });
     }
   }
 

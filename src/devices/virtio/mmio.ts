@@ -62,22 +62,24 @@ export const INT_CONFIG = 2;
 
 /**
  * StratoVirt's x86 microvm puts virtio-mmio slot n at 0xF010_0000 + n * 0x200 (MEM_LAYOUT
- * "Mmio") with IRQ 5 + n from its sysbus range 5..15: eleven slots. It fills the first ones
- * with "replaceable" (hot-pluggable) virtio-blk and virtio-net devices before any other.
+ * "Mmio") and fills the first ones with "replaceable" (hot-pluggable) virtio-blk, then
+ * virtio-net devices. It hands out IRQs 5, 6, 7... in slot order; this build skips the ISA IRQs
+ * a legacy device of the guest claims: 8 (CMOS RTC: Linux's rtc_cmos fails to load when a
+ * virtio-mmio device shares it), 12 (i8042 aux port) and 13 (FPU error). IRQs stay below 16:
+ * the MP table routes only the 16 ISA IRQs.
  */
 export const MICROVM_MMIO_BASE = 0xf010_0000;
-export const MICROVM_MMIO_FIRST_IRQ = 5;
-export const MICROVM_MMIO_LAST_IRQ = 15;
+export const MICROVM_MMIO_IRQS: readonly number[] = [5, 6, 7, 9, 10, 11, 14, 15];
 
 /** Address and IRQ of microvm virtio-mmio slot `index` (0-based). */
 export function microvmMmioSlot(index: number): { base: number; irq: number } {
-  const slots = MICROVM_MMIO_LAST_IRQ - MICROVM_MMIO_FIRST_IRQ + 1;
+  const slots = MICROVM_MMIO_IRQS.length;
   if (!Number.isInteger(index) || index < 0 || index >= slots) {
     throw new RangeError(`virtio-mmio slot ${index} is not in 0..${slots - 1}`);
   }
   return {
     base: MICROVM_MMIO_BASE + index * MMIO_DEVICE_SIZE,
-    irq: MICROVM_MMIO_FIRST_IRQ + index,
+    irq: MICROVM_MMIO_IRQS[index],
   };
 }
 
@@ -165,6 +167,21 @@ export class MmioTransport implements BusDevice {
   /** The interrupt hooks handed to the device (the VMM may signal through them too). */
   get interruptHooks(): VirtioInterrupt {
     return this.#interrupt;
+  }
+
+  /**
+   * The VMM changed the device configuration space (a hot-replaced disk's capacity): bump
+   * ConfigGeneration and, once a driver has started on the device, raise the
+   * configuration-change interrupt. A driver that has not reached DRIVER_OK yet defers it (Linux
+   * handles it when it enables config changes); with no driver there is nobody to tell, and the
+   * next one reads the new configuration when it probes.
+   */
+  signalConfigChange(): void {
+    if (this.#status === 0) {
+      this.#configGeneration = (this.#configGeneration + 1) >>> 0;
+      return;
+    }
+    this.#interrupt.signalConfigChange();
   }
 
   read(offset: number, data: Uint8Array): void {

@@ -264,9 +264,14 @@ Deno.test("mmio: on the bus at a microvm slot", () => {
   assert(bus.read(MICROVM_MMIO_BASE, b));
   assertEquals(new DataView(b.buffer).getUint32(0, true), 0x74726976);
   assertEquals(kernelCmdlineArg(base, irq), "virtio_mmio.device=512@0xf0100000:5");
-  assertEquals(microvmMmioSlot(3), { base: 0xf0100600, irq: 8 });
+  assertEquals(microvmMmioSlot(2), { base: 0xf0100400, irq: 7 });
+  // Slot 3 skips IRQ 8 (the guest's CMOS RTC); later slots skip 12 and 13 as well.
+  assertEquals(microvmMmioSlot(3), { base: 0xf0100600, irq: 9 });
+  assertEquals(microvmMmioSlot(6), { base: 0xf0100c00, irq: 14 });
+  assertEquals(microvmMmioSlot(7), { base: 0xf0100e00, irq: 15 });
+  for (let i = 0; i < 8; i++) assert(![1, 4, 8, 12, 13].includes(microvmMmioSlot(i).irq));
   assertEquals(kernelCmdlineArg(0xd000000, 12), "virtio_mmio.device=512@0x0d000000:12");
-  assertThrows(() => microvmMmioSlot(11), RangeError);
+  assertThrows(() => microvmMmioSlot(8), RangeError);
 });
 
 Deno.test("mmio: random register accesses never throw", () => {
