@@ -8,20 +8,27 @@
  * the libc calls need the number, and node:fs's async read/write run it on Deno's blocking pool
  * (one waiting read per pty).
  */
-import fs from "node:fs";
+import type nodeFs from "node:fs";
+
+// node:fs costs every start tens of ms to load; only a pty needs it, so it is loaded on first use.
+let fsModule: typeof nodeFs | null = null;
+function fsLazy(): typeof nodeFs {
+  // deno-lint-ignore no-explicit-any
+  return fsModule ??= (globalThis as any).process.getBuiltinModule("node:fs") as typeof nodeFs;
+}
 import { grantpt, ptsname, setRawMode, unlockpt } from "../../ffi/pty.ts";
 import { ChardevBase } from "./base.ts";
 import { ChardevError, type ChardevLog } from "./chardev.ts";
 
 function readFd(fd: number, buf: Uint8Array): Promise<number> {
   return new Promise((resolve, reject) => {
-    fs.read(fd, buf, 0, buf.length, null, (err, n) => err ? reject(err) : resolve(n));
+    fsLazy().read(fd, buf, 0, buf.length, null, (err, n) => err ? reject(err) : resolve(n));
   });
 }
 
 function writeFd(fd: number, bytes: Uint8Array): Promise<number> {
   return new Promise((resolve, reject) => {
-    fs.write(fd, bytes, 0, bytes.length, null, (err, n) => err ? reject(err) : resolve(n));
+    fsLazy().write(fd, bytes, 0, bytes.length, null, (err, n) => err ? reject(err) : resolve(n));
   });
 }
 
@@ -35,6 +42,7 @@ export class PtyChardev extends ChardevBase {
     let master = -1;
     let slave = -1;
     let path: string;
+    const fs = fsLazy();
     try {
       master = fs.openSync("/dev/ptmx", fs.constants.O_RDWR | fs.constants.O_NOCTTY);
       grantpt(master);
@@ -77,8 +85,8 @@ export class PtyChardev extends ChardevBase {
     this.releaseInputWaiters();
     this.output.clear();
     // Closing our slave makes a pending master read fail with EIO once no user holds the slave.
-    fs.closeSync(this.#slave);
-    fs.closeSync(this.#master);
+    fsLazy().closeSync(this.#slave);
+    fsLazy().closeSync(this.#master);
     return Promise.resolve();
   }
 }

@@ -6,6 +6,7 @@
  * errors) are posted to the main thread, which stops every vCPU.
  */
 /// <reference lib="deno.worker" />
+import { helper } from "../../ffi/helper.ts";
 import { Errno } from "../../ffi/libc.ts";
 import { gettid } from "../../ffi/libc.ts";
 import { exitReasonName, KVM_EXIT, KVM_FLAGS, Vcpu } from "../../ffi/kvm.ts";
@@ -270,6 +271,13 @@ class VcpuThread {
     return true;
   }
 }
+
+// This Worker is started before the VM is set up (VcpuWorkerPool): build the helper's FFI
+// bindings now, while the main thread works, rather than after the start message. A failure
+// here shows again, with its reason, when the start message opens the vCPU.
+try {
+  helper();
+} catch { /* reported by the start message's handler */ }
 
 self.onmessage = (event: MessageEvent<VcpuInit>) => {
   const init = event.data;

@@ -371,6 +371,30 @@ testWhen(needs, "lifecycle: query-cpus, query-chardev (pty), query-mem", async (
   }, "pty");
 });
 
+testWhen(needs, "lifecycle: query-iothreads names each iothread's host thread", async () => {
+  // No disk names them: StratoVirt still makes the threads, and so do we.
+  const objects = ["-object", "iothread,id=io0", "-object", "iothread,id=io1"];
+  await withVm("tick", objects, async ({ sock, vmm }) => {
+    const mon = await Monitor.unix(sock);
+    let threads: { id: string; "thread-id": number }[] = [];
+    for (let i = 0; i < 500; i++) {
+      threads = (await mon.execute("query-iothreads")).return;
+      if (threads.length === 2 && threads.every((t) => t["thread-id"] > 0)) break;
+      await sleep(20);
+    }
+    assertEquals(threads.map((t) => t.id), ["io0", "io1"]);
+    assert(threads[0]["thread-id"] !== threads[1]["thread-id"], JSON.stringify(threads));
+    for (const t of threads) {
+      const tid = t["thread-id"];
+      assert(exists(`/proc/${vmm.pid}/task/${tid}`), `no thread ${tid}`);
+      assert(tid !== vmm.pid, "an iothread reported the main thread");
+    }
+    await mon.execute("quit");
+    mon.close();
+    assertEquals((await vmm.status()).code, 0, vmm.describe());
+  });
+});
+
 testWhen(needs, "lifecycle: a bad command line creates no QMP socket", async () => {
   const dir = await Deno.makeTempDir({ prefix: "sv-lifecycle-bad-" });
   try {
