@@ -19,6 +19,8 @@
  * Usage: deno run -A bench.ts STRATOVIRT_BINARY  (settings from the environment, see the script)
  */
 
+import { vmmMemory } from "./memory.ts";
+
 interface Settings {
   stratovirt: string;
   qemu: string;
@@ -78,31 +80,6 @@ function settings(): Settings {
     runs: positive("RUNS", 3),
     limitMs: positive("LIMIT_S", 900) * 1000,
   };
-}
-
-/** Rss and anonymous kB of a process, each without its guest RAM mappings. */
-function vmmMemory(pid: number, guestBytes: number): { rssKb: number; anonKb: number } | null {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(`/proc/${pid}/smaps`);
-  } catch {
-    return null; // exited
-  }
-  let rss = 0, anon = 0, isGuest = false;
-  for (const line of text.split("\n")) {
-    const head = line.match(/^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ (\d+)\s*(.*)$/);
-    if (head) {
-      const size = Number(BigInt(`0x${head[2]}`) - BigInt(`0x${head[1]}`));
-      const anonymous = head[4] === "0" && head[5] === "";
-      isGuest = anonymous && head[3].startsWith("rw") && size >= guestBytes;
-      continue;
-    }
-    if (isGuest) continue;
-    const field = line.match(/^(Rss|Anonymous):\s+(\d+) kB/);
-    if (field?.[1] === "Rss") rss += Number(field[2]);
-    else if (field?.[1] === "Anonymous") anon += Number(field[2]);
-  }
-  return { rssKb: rss, anonKb: anon };
 }
 
 /** A child process whose stdout is searched for BOOT-OK and whose memory is sampled. */
