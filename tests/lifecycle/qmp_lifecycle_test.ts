@@ -12,7 +12,15 @@ import { kvm, testWhen } from "../lib/skip.ts";
 import { tinyKernel } from "../machine/tiny_guests.ts";
 import { scmLibc, unixListen } from "../../src/qmp/scm_libc.ts";
 import { tickGuestCode, ticksIn } from "./tick_guest.ts";
-import { exists, freeTcpPort, lifecycleNeeds, Monitor, Vmm, waitUntil } from "./vmm.ts";
+import {
+  exists,
+  freeTcpPort,
+  lifecycleNeeds,
+  Monitor,
+  startTinyVm,
+  Vmm,
+  waitUntil,
+} from "./vmm.ts";
 
 const BANNER = "tick guest up\n";
 const GUEST_MESSAGE = "tiny guest says bye\n";
@@ -36,27 +44,10 @@ async function withVm(
   fn: (vm: Vm) => Promise<void>,
   serial = "stdio",
 ): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "sv-lifecycle-" });
-  const kernel = `${dir}/kernel.bin`;
-  const sock = `${dir}/qmp.sock`;
-  await Deno.writeFile(
-    kernel,
-    guest === "tick" ? tickGuestCode(BANNER) : tinyKernel("vmlinux-bin", GUEST_MESSAGE, guest),
-  );
-  const vmm = Vmm.start([
-    "-machine",
-    "microvm",
-    "-m",
-    "256M",
-    "-kernel",
-    kernel,
-    "-serial",
-    serial,
-    "-qmp",
-    `unix:${sock},server,nowait`,
-    "-D",
-    ...args,
-  ]);
+  const code = guest === "tick"
+    ? tickGuestCode(BANNER)
+    : tinyKernel("vmlinux-bin", GUEST_MESSAGE, guest);
+  const { dir, sock, vmm } = await startTinyVm(code, ["-D", ...args], serial);
   try {
     await fn({ dir, sock, vmm });
   } finally {

@@ -8,35 +8,10 @@ import { kvm, testWhen } from "../lib/skip.ts";
 import { tinyKernel } from "../machine/tiny_guests.ts";
 import { type Json, QmpClient } from "../qmp/client.ts";
 import { tickGuestCode } from "./tick_guest.ts";
-import { exists, lifecycleNeeds, Monitor, Vmm, waitUntil } from "./vmm.ts";
+import { exists, lifecycleNeeds, Monitor, startTinyVm, waitUntil } from "./vmm.ts";
 
 const needs = [kvm, ...lifecycleNeeds];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Starts a microvm with a tiny guest and a QMP socket in a fresh directory. */
-async function startVm(
-  kernelCode: Uint8Array,
-  args: string[],
-): Promise<{ dir: string; sock: string; vmm: Vmm }> {
-  const dir = await Deno.makeTempDir({ prefix: "sv-qmp-races-" });
-  const kernel = `${dir}/kernel.bin`;
-  const sock = `${dir}/qmp.sock`;
-  await Deno.writeFile(kernel, kernelCode);
-  const vmm = Vmm.start([
-    "-machine",
-    "microvm",
-    "-m",
-    "256M",
-    "-kernel",
-    kernel,
-    "-serial",
-    "stdio",
-    "-qmp",
-    `unix:${sock},server,nowait`,
-    ...args,
-  ]);
-  return { dir, sock, vmm };
-}
 
 /** Every message a client got is one the protocol allows: a reply, an error or an event. */
 function assertWellFormed(messages: Json[]): void {
@@ -65,7 +40,7 @@ const COMMANDS = [
 ];
 
 testWhen(needs, "qmp races: commands racing with a guest shutdown get answers or EOF", async () => {
-  const { dir, sock, vmm } = await startVm(
+  const { dir, sock, vmm } = await startTinyVm(
     tinyKernel("vmlinux-bin", "bye\n", "reset"),
     ["-S"],
   );
@@ -114,7 +89,7 @@ testWhen(needs, "qmp races: commands racing with a guest shutdown get answers or
 });
 
 testWhen(needs, "qmp races: 100 misbehaving clients leave no fd behind in the VMM", async () => {
-  const { dir, sock, vmm } = await startVm(tickGuestCode("tick guest up\n"), []);
+  const { dir, sock, vmm } = await startTinyVm(tickGuestCode("tick guest up\n"), []);
   try {
     const control = await Monitor.unix(sock);
     const status = async () => (await control.execute("query-status")).return?.status;

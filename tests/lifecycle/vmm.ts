@@ -190,3 +190,32 @@ export class Monitor {
 
 /** The requirements of every test here (besides /dev/kvm). */
 export const lifecycleNeeds: Requirement[] = [helperBuilt];
+
+/**
+ * Starts a microvm running `kernelCode` (a tiny guest) with 256M, the serial on `serial` and a QMP
+ * unix socket, all in a fresh directory; `args` come after those.
+ */
+export async function startTinyVm(
+  kernelCode: Uint8Array,
+  args: string[],
+  serial = "stdio",
+): Promise<{ dir: string; sock: string; vmm: Vmm }> {
+  const dir = await Deno.makeTempDir({ prefix: "sv-lifecycle-" });
+  const kernel = `${dir}/kernel.bin`;
+  const sock = `${dir}/qmp.sock`;
+  await Deno.writeFile(kernel, kernelCode);
+  const vmm = Vmm.start([
+    "-machine",
+    "microvm",
+    "-m",
+    "256M",
+    "-kernel",
+    kernel,
+    "-serial",
+    serial,
+    "-qmp",
+    `unix:${sock},server,nowait`,
+    ...args,
+  ]);
+  return { dir, sock, vmm };
+}
