@@ -21,6 +21,8 @@ export interface HotplugDrive {
   readonly path: string;
   readonly readonly: boolean;
   readonly direct: boolean;
+  /** `file.aio` other than off (default: native with O_DIRECT, as for -drive). */
+  readonly asyncIo: boolean;
   /** Image format ("raw"). */
   readonly format: string;
 }
@@ -92,12 +94,18 @@ export class BlockHotplug {
     if (args["throttling.iops-total"] !== undefined) {
       refuse(`blockdev-add ${id}: throttling.iops-total is not supported for hot-plugged drives`);
     }
+    // StratoVirt opens a hot-plugged drive with O_DIRECT unless cache.direct is false.
+    const direct = args.cache?.direct ?? true;
+    const aio = args.file.aio;
+    if (aio !== undefined && !["native", "io_uring", "off"].includes(aio)) {
+      refuse(`blockdev-add ${id}: file.aio '${aio}': expected native, io_uring or off`);
+    }
     return {
       id,
       path: args.file.filename,
       readonly: args["read-only"] ?? false,
-      // StratoVirt opens a hot-plugged drive with O_DIRECT unless cache.direct is false.
-      direct: args.cache?.direct ?? true,
+      direct,
+      asyncIo: aio === undefined ? direct : aio !== "off",
       format,
     };
   }
@@ -159,6 +167,7 @@ export class BlockHotplug {
         path: drive.path,
         readonly: drive.readonly,
         direct: drive.direct,
+        asyncIo: drive.asyncIo,
         serial: typeof serial === "string" ? serial : null,
         numQueues: s.numQueues,
         queueSize: s.queueSize,

@@ -20,6 +20,7 @@ function disk(id: string, drive: string, extra: Partial<DiskSpec> = {}): DiskSpe
     numQueues: 1,
     queueSize: 256,
     iopsTotal: null,
+    asyncIo: true,
     iothread: null,
     ...extra,
   };
@@ -32,6 +33,7 @@ function hotplug(disks: DiskSpec[] = [disk("vda", "root")], hotplugSlots = true)
     path: `/img/${id}`,
     readonly: false,
     direct: true,
+    asyncIo: true,
     format: "raw",
   });
   return new BlockHotplug(
@@ -58,12 +60,19 @@ Deno.test("block hotplug: with -qmp every slot exists; device_add takes the firs
   const h = hotplug();
   assertEquals(h.occupancy(), ["vda", null, null, null]);
   const d1 = h.planDrive(blockdev("d1", { "read-only": true, cache: { direct: false } }));
-  assertEquals(d1, { id: "d1", path: "/img/d1", readonly: true, direct: false, format: "raw" });
+  assertEquals(d1, {
+    id: "d1",
+    path: "/img/d1",
+    readonly: true,
+    direct: false,
+    asyncIo: false,
+    format: "raw",
+  });
   h.commitDrive(d1);
   const plan = h.planAdd(dev("hp1", "d1", { serial: "SER" }));
   assertEquals(plan, {
     slot: 1,
-    disk: disk("hp1", "d1", { readonly: true, direct: false, serial: "SER" }),
+    disk: disk("hp1", "d1", { readonly: true, direct: false, asyncIo: false, serial: "SER" }),
   });
   // Nothing recorded until the caller commits (the device thread may still fail).
   assertEquals(h.occupancy(), ["vda", null, null, null]);
@@ -83,6 +92,7 @@ Deno.test("block hotplug: blockdev-add defaults follow StratoVirt (O_DIRECT, rea
     path: "/img/d",
     readonly: false,
     direct: true,
+    asyncIo: true,
     format: "raw",
   });
   refused(() => h.planDrive(blockdev("root")), "Drive root already exists");

@@ -102,6 +102,7 @@ function disksOf(config: VmConfig): DiskSpec[] {
       numQueues: d.numQueues,
       queueSize: d.queueSize,
       iopsTotal: drive.iopsTotal,
+      asyncIo: drive.aio !== "off",
       iothread: d.iothread,
     });
   }

@@ -34,6 +34,7 @@ Deno.test("from_config: -drive + -device virtio-blk-device become disks in comma
       numQueues: 1,
       queueSize: 256,
       iopsTotal: null,
+      asyncIo: true,
       iothread: null,
     },
     {
@@ -46,6 +47,7 @@ Deno.test("from_config: -drive + -device virtio-blk-device become disks in comma
       numQueues: 2,
       queueSize: 128,
       iopsTotal: 100,
+      asyncIo: false,
       iothread: "io0",
     },
   ]);

@@ -83,6 +83,7 @@ export class MicrovmQmpMachine implements QmpMachine {
         path: d.file,
         readonly: d.readonly,
         direct: d.direct,
+        asyncIo: d.aio !== "off",
         format: d.format,
       })),
       blockSlotsOf(spec),

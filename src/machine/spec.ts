@@ -52,6 +52,11 @@ export interface DiskSpec {
   readonly queueSize: number;
   /** IO operations per second allowed, or null for no limit. */
   readonly iopsTotal: number | null;
+  /**
+   * `-drive aio=`: native or io_uring keep many requests in flight through io_uring (Linux AIO
+   * is not built: io_uring serves both); off completes them one at a time.
+   */
+  readonly asyncIo: boolean;
   /** The `-object iothread` whose thread runs this disk; null: the default device thread. */
   readonly iothread: string | null;
 }

@@ -43,6 +43,7 @@ Deno.test("spec: disks are checked: count, ids, files, queues", () => {
     numQueues: 1,
     queueSize: 256,
     iopsTotal: null,
+    asyncIo: true,
     iothread: null,
   };
   validateSpec({ ...base, disks: [disk] });
