@@ -110,9 +110,57 @@ function expectArgs(words: string[], min: number, max = min): void {
   }
 }
 
+/** Value of each hex digit by character code; -1 for anything else. */
+const HEX_DIGIT = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_DIGIT["0123456789abcdef".charCodeAt(i)] = i;
+  HEX_DIGIT["0123456789ABCDEF".charCodeAt(i)] = i;
+}
+
+/**
+ * `text[from, to)` as a 0x-hex or decimal number when it is one below 2^52, else -1: the fast
+ * path then leaves the command to the general parser, which says what is wrong with it.
+ */
+function quickNumber(text: string, from: number, to: number): number {
+  if (to <= from) return -1;
+  let n = 0;
+  if (to - from > 2 && text.charCodeAt(from) === 48 && (text.charCodeAt(from + 1) | 32) === 120) {
+    if (to - from - 2 > 13) return -1;
+    for (let i = from + 2; i < to; i++) {
+      const c = text.charCodeAt(i);
+      const d = c < 128 ? HEX_DIGIT[c] : -1;
+      if (d < 0) return -1;
+      n = n * 16 + d;
+    }
+    return n;
+  }
+  if (to - from > 15) return -1;
+  for (let i = from; i < to; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/** Hex digits `text[from, to)` (an even count) into `out`; false when one is not a hex digit. */
+function decodeHexInto(text: string, from: number, to: number, out: Uint8Array): boolean {
+  for (let i = from, j = 0; i < to; i += 2, j++) {
+    const a = text.charCodeAt(i);
+    const b = text.charCodeAt(i + 1);
+    const hi = a < 128 ? HEX_DIGIT[a] : -1;
+    const lo = b < 128 ? HEX_DIGIT[b] : -1;
+    if (hi < 0 || lo < 0) return false;
+    out[j] = (hi << 4) | lo;
+  }
+  return true;
+}
+
 export class QtestProtocol {
   #intercepting = false;
   #out: string[] = [];
+  /** Where IRQ reports outside a command go (nobody asked for them). */
+  readonly #discarded: string[] = [];
   /** Set by `quit`: the server closes the session after sending the reply. */
   quitRequested = false;
 
@@ -124,11 +172,23 @@ export class QtestProtocol {
 
   /** Runs one command line; returns the lines to send: IRQ reports, then the reply. */
   handleLine(line: string): string[] {
-    this.#out = [];
+    const out: string[] = [];
+    this.handleInto(line, out);
+    return out;
+  }
+
+  /**
+   * Runs one command line and appends the lines to send (IRQ reports, then the reply) to `out`.
+   * Devices are serviced before and after the command; `serviceBefore` false skips the first
+   * when the caller has just run another command (whose "after" already did it).
+   */
+  handleInto(line: string, out: string[], serviceBefore = true): void {
+    this.#out = out;
     let reply: string;
     try {
-      this.target.serviceDevices?.();
-      reply = this.#execute(line.trim().split(/\s+/).filter((w) => w !== ""));
+      if (serviceBefore) this.target.serviceDevices?.();
+      reply = this.#fast(line) ??
+        this.#execute(line.trim().split(/\s+/).filter((w) => w !== ""));
       this.target.serviceDevices?.();
     } catch (e) {
       const reason = e instanceof CommandError
@@ -136,10 +196,52 @@ export class QtestProtocol {
         : `internal error: ${(e as Error).message}`;
       reply = `FAIL ${reason}`;
     }
-    const out = this.#out;
     out.push(reply);
-    this.#out = [];
-    return out;
+    this.#out = this.#discarded;
+    this.#discarded.length = 0;
+  }
+
+  /**
+   * The commands a driver sends most (`write`, `read`, `write[bwlq]`) in their plain form (one
+   * space between words, numbers below 2^52), parsed without splitting, regular expressions or
+   * bigints. Returns the reply, or null (nothing done yet) for the general parser.
+   */
+  #fast(line: string): string | null {
+    const s1 = line.indexOf(" ");
+    if (s1 < 4 || s1 > 6) return null;
+    const s2 = line.indexOf(" ", s1 + 1);
+    if (s2 < 0) return null;
+    const addr = quickNumber(line, s1 + 1, s2);
+    if (addr < 0) return null;
+    const s3 = line.indexOf(" ", s2 + 1);
+    const end2 = s3 < 0 ? line.length : s3;
+    const arg = quickNumber(line, s2 + 1, end2);
+    if (arg < 0) return null;
+    const cmd = line.slice(0, s1);
+    if (cmd === "write") {
+      // write ADDR LEN 0xHEX
+      if (s3 < 0 || arg > MAX_TRANSFER || line.indexOf(" ", s3 + 1) >= 0) return null;
+      const digits = line.length - s3 - 3;
+      if (digits < 0 || digits % 2 !== 0 || digits > 2 * arg) return null;
+      if (line.charCodeAt(s3 + 1) !== 48 || (line.charCodeAt(s3 + 2) | 32) !== 120) return null;
+      const data = new Uint8Array(arg);
+      if (!decodeHexInto(line, s3 + 3, line.length, data)) return null;
+      this.#write(addr, data);
+      return "OK";
+    }
+    if (s3 >= 0) return null;
+    if (cmd === "read") {
+      if (arg > MAX_TRANSFER) return null;
+      const data = this.#read(addr, arg);
+      return `OK 0x${Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("hex")}`;
+    }
+    if (cmd.length !== 6 || !cmd.startsWith("write")) return null;
+    const width = WIDTHS[cmd[5]];
+    if (width === undefined || (width < 8 && arg >= 2 ** (8 * width))) return null;
+    const data = new Uint8Array(width);
+    for (let i = 0, v = arg; i < width; i++, v = Math.floor(v / 256)) data[i] = v % 256;
+    this.#write(addr, data);
+    return "OK";
   }
 
   #execute(words: string[]): string {

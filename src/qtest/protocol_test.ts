@@ -101,3 +101,43 @@ Deno.test("qtest protocol: every bad line is a FAIL with a reason, and quit is O
   assertEquals(run("quit"), "OK");
   assertEquals(p.quitRequested, true);
 });
+
+Deno.test("qtest protocol: the plain forms of write / read / write[bwlq] (fast path) agree with the general parser", () => {
+  const { run, memory, regs } = setup();
+  // Each pair: the plain form, then a form the fast path leaves to the general parser
+  // (extra spaces, upper-case 0X); both must do the same thing.
+  assertEquals(run("write 0x200 4 0xDeadBeef"), "OK");
+  assertEquals(run("read 0x200 4"), "OK 0xdeadbeef");
+  assertEquals(run("write  0x200 4 0X0102"), "OK");
+  assertEquals(run("read   0x200 4"), "OK 0x01020000");
+  assertEquals(run("write 512 2 0x"), "OK"); // decimal address, no data: zeroes
+  assertEquals(run("read 0x200 2"), "OK 0x0000");
+  assertEquals(run("read 0x200 0"), "OK 0x");
+  assertEquals(run("writew 0x10000004 48879"), "OK");
+  assertEquals([...regs.subarray(4, 6)], [0xef, 0xbe]);
+  assertEquals(run("writeq 0x100 0xffffffffffffffff"), "OK"); // beyond 2^52: general path
+  assertEquals(memory.readU64(0x100), 0xffffffffffffffffn);
+  assertEquals(run("writel 0x100 0x1"), "OK");
+  assertEquals(memory.readU64(0x100), 0xffffffff00000001n);
+  // Errors come out as the general parser words them.
+  assertEquals(run("writeb 0x100 256"), "FAIL value 0x100 does not fit in 1 byte(s)");
+  assertEquals(run("write 0x200 2 0xabcdef"), "FAIL data has 3 bytes, more than 2");
+  assertEquals(run("write 0x200 2 0xzz"), "FAIL data must be 0x followed by pairs of hex digits");
+  assertEquals(run("write 0x200 2 0xabc"), "FAIL data must be 0x followed by pairs of hex digits");
+  assertEquals(run("read 0x200 4 5"), "FAIL read takes 2 argument(s), got 3");
+  assertEquals(run("write 0x200 4"), "FAIL write takes 3 argument(s), got 2");
+  assertMatch(run("read 0x20000000 4"), /^FAIL no RAM or device at 0x20000000$/);
+  assertMatch(run("write 0xfff0 32 0x00"), /^FAIL .*runs past guest RAM/);
+  assertMatch(run("read 0x200 0x10000000"), /^FAIL length .* is over the .*-byte limit$/);
+});
+
+Deno.test("qtest protocol: handleInto appends replies and can skip servicing before a command", () => {
+  const { p } = setup();
+  let serviced = 0;
+  (p.target as { serviceDevices?: () => void }).serviceDevices = () => void serviced++;
+  const out: string[] = [];
+  p.handleInto("write 0x200 1 0x01", out);
+  p.handleInto("read 0x200 1", out, false);
+  assertEquals(out, ["OK", "OK 0x01"]);
+  assertEquals(serviced, 3); // before and after the first, after the second
+});

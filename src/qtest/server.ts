@@ -94,6 +94,9 @@ export async function serveQtest(conn: Deno.Conn, protocol: QtestProtocol): Prom
     if (pending.includes("\n")) protocol.target.startBatch?.();
     const out: string[] = [];
     let start = 0;
+    // Devices are serviced before the first command of a batch; after that, each command's
+    // "after" is the next one's "before" (nothing runs in between).
+    let first = true;
     for (;;) {
       const end = pending.indexOf("\n", start);
       if (end < 0) break;
@@ -104,9 +107,8 @@ export async function serveQtest(conn: Deno.Conn, protocol: QtestProtocol): Prom
         out.push(`FAIL command line longer than ${MAX_LINE} bytes`);
         continue;
       }
-      for (const l of protocol.handleLine(line.endsWith("\r") ? line.slice(0, -1) : line)) {
-        out.push(l);
-      }
+      protocol.handleInto(line.endsWith("\r") ? line.slice(0, -1) : line, out, first);
+      first = false;
       if (protocol.quitRequested) break;
     }
     pending = pending.slice(start);

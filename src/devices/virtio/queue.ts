@@ -16,6 +16,9 @@
 import type { GuestMemory } from "../../memory/guest_memory.ts";
 import { DescFlag, VIRTQ_AVAIL_F_NO_INTERRUPT } from "./constants.ts";
 
+/** Guest addresses above this do not fit a JS number exactly. */
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** The largest queue size a split ring can have (§2.7). */
 export const MAX_QUEUE_SIZE = 32768;
 export const DESCRIPTOR_SIZE = 16;
@@ -205,9 +208,11 @@ export class Queue {
     }
     const out: Descriptor[] = [];
     let sawWritable = false;
-    const push = (addr: bigint, len: number, writable: boolean, where: string) => {
+    const push = (addr: bigint, len: number, writable: boolean, at: string | number) => {
+      // A descriptor of the ring itself comes as its index; its name is built only for errors.
+      const where = typeof at === "number" ? `descriptor ${at} (head ${head})` : at;
       const a = Number(addr);
-      if (addr > BigInt(Number.MAX_SAFE_INTEGER) || !memory.contains(a, len)) {
+      if (addr > MAX_SAFE_BIGINT || !memory.contains(a, len)) {
         throw new QueueError(`${where}: buffer ${hex(a)}+${hex(len)} is outside guest RAM`);
       }
       if (!writable && sawWritable) {
@@ -224,8 +229,8 @@ export class Queue {
         throw new QueueError(`chain at head ${head} is longer than the queue size ${this.size}`);
       }
       const d = this.#readDescriptor(memory, this.descTable + DESCRIPTOR_SIZE * index);
-      const where = `descriptor ${index} (head ${head})`;
       if (d.flags & DescFlag.INDIRECT) {
+        const where = `descriptor ${index} (head ${head})`;
         if (!this.indirect) {
           throw new QueueError(`${where}: INDIRECT without VIRTIO_F_INDIRECT_DESC`);
         }
@@ -233,10 +238,12 @@ export class Queue {
         this.#walkIndirect(memory, d.addr, d.len, where, push);
         break;
       }
-      push(d.addr, d.len, (d.flags & DescFlag.WRITE) !== 0, where);
+      push(d.addr, d.len, (d.flags & DescFlag.WRITE) !== 0, index);
       if (!(d.flags & DescFlag.NEXT)) break;
       if (d.next >= this.size) {
-        throw new QueueError(`${where}: next ${d.next} is not below the queue size ${this.size}`);
+        throw new QueueError(
+          `descriptor ${index} (head ${head}): next ${d.next} is not below the queue size ${this.size}`,
+        );
       }
       index = d.next;
     }
@@ -248,7 +255,7 @@ export class Queue {
     tableAddr: bigint,
     tableLen: number,
     where: string,
-    push: (addr: bigint, len: number, writable: boolean, where: string) => void,
+    push: (addr: bigint, len: number, writable: boolean, where: string | number) => void,
   ): void {
     if (tableLen === 0 || tableLen % DESCRIPTOR_SIZE !== 0) {
       throw new QueueError(`${where}: indirect table length ${tableLen} is not a multiple of 16`);
@@ -260,7 +267,7 @@ export class Queue {
       );
     }
     const base = Number(tableAddr);
-    if (tableAddr > BigInt(Number.MAX_SAFE_INTEGER) || !memory.contains(base, tableLen)) {
+    if (tableAddr > MAX_SAFE_BIGINT || !memory.contains(base, tableLen)) {
       throw new QueueError(`${where}: indirect table ${hex(base)}+${hex(tableLen)} is outside RAM`);
     }
     let index = 0;

@@ -550,12 +550,14 @@ export function openBlockDevice(
 
 /**
  * The backend for an image: io_uring with room for `inFlight` requests (every chain of every
- * queue: numQueues * queueSize), or the synchronous one, with a warning, where io_uring cannot
- * be set up. Throws BlockIoError when the image cannot be opened.
+ * queue: numQueues * queueSize), or the synchronous one when `asyncIo` is false (`-drive aio=off`)
+ * or, with a warning, where io_uring cannot be set up. Throws BlockIoError when the image cannot
+ * be opened.
  */
 export function openDiskBackend(
-  config: { path: string; readonly: boolean; direct: boolean },
+  config: { path: string; readonly: boolean; direct: boolean; asyncIo?: boolean },
   inFlight: number,
 ): BlockBackend | AsyncBlockBackend {
+  if (config.asyncIo === false) return openBackend(config);
   return openUringBackend(config, inFlight) ?? openBackend(config);
 }

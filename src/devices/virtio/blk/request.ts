@@ -145,11 +145,21 @@ export function parseRequest(chain: DescriptorChain, memory: GuestMemory): BlkRe
     };
   }
   const [headerSegs, readable] = splitAt(readableAll, HEADER_SIZE);
-  const header = new DataView(gather(memory, headerSegs, HEADER_SIZE).buffer);
+  let type: number;
+  let sector: bigint;
+  if (headerSegs.length === 1) {
+    // The usual layout: the header in one descriptor, read in place.
+    type = memory.readU32(headerSegs[0].addr);
+    sector = memory.readU64(headerSegs[0].addr + 8);
+  } else {
+    const header = new DataView(gather(memory, headerSegs, HEADER_SIZE).buffer);
+    type = header.getUint32(0, true);
+    sector = header.getBigUint64(8, true);
+  }
   return {
     ...base,
-    type: header.getUint32(0, true),
-    sector: header.getBigUint64(8, true),
+    type,
+    sector,
     readable,
     readableLen: readableTotal - HEADER_SIZE,
     problem: null,

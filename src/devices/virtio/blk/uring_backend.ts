@@ -169,7 +169,16 @@ export class UringBackend implements AsyncBlockBackend {
   #queue(op: Omit<Op, "tag">): void {
     // Tags fit in 32 bits; one still in flight after 2^32 others is skipped over.
     while (this.#ops.has(this.#nextTag)) this.#nextTag = (this.#nextTag % 0xffff_ffff) + 1;
-    const full: Op = { ...op, tag: this.#nextTag };
+    // Built field by field (not spread) so every Op has one shape.
+    const full: Op = {
+      tag: this.#nextTag,
+      opcode: op.opcode,
+      pieces: op.pieces,
+      offset: op.offset,
+      done: op.done,
+      scatterTo: op.scatterTo,
+      bounce: op.bounce,
+    };
     this.#nextTag = (this.#nextTag % 0xffff_ffff) + 1;
     this.#ops.set(full.tag, full);
     this.#queued.push(full);
