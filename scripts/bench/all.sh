@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(dirname "$0")
 . "$here/../lib/env.sh"
 bash "$ROOT/scripts/build-helper.sh"
-for bench in exit-latency blk-qtest boot; do
+for bench in exit-latency blk-qtest boot blk; do
   printf '\n== %s ==\n' "$bench"
   bash "$here/$bench"
 done
