@@ -80,7 +80,9 @@ testWhen(
         const status = await monitor.client.execute("query-status");
         assertEquals(status.return?.status, "running", JSON.stringify(status));
         assertEquals(status.return?.running, true);
-        const printed = () => exists(serialFile) && Deno.readTextFileSync(serialFile) !== "";
+        // The guest writes its line a byte at a time: wait for the newline.
+        const printed = () =>
+          exists(serialFile) && Deno.readTextFileSync(serialFile).endsWith("\n");
         assert(await waitUntil(printed), "the daemon's guest printed on its serial file");
         assertEquals(Deno.readTextFileSync(serialFile), "daemon guest\n");
         const quit = await monitor.client.execute("quit");
