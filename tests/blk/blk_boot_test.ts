@@ -11,6 +11,7 @@ import { assert, assertEquals, assertMatch } from "../lib/assert.ts";
 import { kvm, testWhen } from "../lib/skip.ts";
 import { helperBuilt } from "../machine/run_vm.ts";
 import { describe, GUEST, guestCmdline, guestFile, report, runVmm } from "./vmm.ts";
+import { disk } from "./disk_args.ts";
 
 const MiB = 1 << 20;
 const needs = [kvm, helperBuilt, guestFile("vmlinux"), guestFile("rootfs.ext4")];
@@ -29,15 +30,6 @@ function machineArgs(append: string): string[] {
     `${guestCmdline()} root=/dev/vda rw ${append}`,
     "-serial",
     "stdio",
-  ];
-}
-
-function disk(drive: string, file: string, device: string, extra = "", driveExtra = ""): string[] {
-  return [
-    "-drive",
-    `id=${drive},file=${file}${driveExtra}`,
-    "-device",
-    `virtio-blk-device,drive=${drive},id=${device}${extra}`,
   ];
 }
 

@@ -18,6 +18,7 @@ import { assert, assertEquals } from "../lib/assert.ts";
 import { command, kvm, testWhen } from "../lib/skip.ts";
 import { helperBuilt } from "../machine/run_vm.ts";
 import { describe, GUEST, guestCmdline, guestFile, report, runVmm } from "./vmm.ts";
+import { disk } from "./disk_args.ts";
 
 const MiB = 1 << 20;
 const needs = [
@@ -83,15 +84,6 @@ function machineArgs(cpus: number, append: string): string[] {
     `${guestCmdline()} root=/dev/vda rw${isolate} ${append}`,
     "-serial",
     "stdio",
-  ];
-}
-
-function disk(drive: string, file: string, device: string, extra = "", driveExtra = ""): string[] {
-  return [
-    "-drive",
-    `id=${drive},file=${file}${driveExtra}`,
-    "-device",
-    `virtio-blk-device,drive=${drive},id=${device}${extra}`,
   ];
 }
 
