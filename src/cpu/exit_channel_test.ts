@@ -55,10 +55,16 @@ Deno.test("exit channel: a handler that closes the channel leaves it closed for 
   const worker = new Worker(new URL("./exit_channel_test_worker.ts", import.meta.url), {
     type: "module",
   });
-  const result = await new Promise<unknown>((resolve) => {
-    worker.onmessage = (e) => resolve(e.data);
-    worker.postMessage(sab);
-  });
+  // With the bug, the Worker's second exit waits forever: fail after 10 s instead of hanging.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const result = await Promise.race([
+    new Promise<unknown>((resolve) => {
+      worker.onmessage = (e) => resolve(e.data);
+      worker.postMessage(sab);
+    }),
+    new Promise<unknown>((resolve) => timer = setTimeout(() => resolve("hung"), 10_000)),
+  ]);
+  clearTimeout(timer);
   worker.terminate();
   await serving;
   // The first call saw Closed instead of Done and stopped: no second exit was sent (it would hang).
