@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import { assert, assertEquals } from "../lib/assert.ts";
 import { command, kvm, testWhen } from "../lib/skip.ts";
 import { helperBuilt } from "../machine/run_vm.ts";
-import { describe, GUEST, guestCmdline, guestFile, report, runVmm } from "./vmm.ts";
+import { describe, GUEST, guestCmdline, guestFile, report, runVmm, withOneRetry } from "./vmm.ts";
 import { disk } from "./disk_args.ts";
 
 const MiB = 1 << 20;
@@ -166,54 +166,55 @@ function shown(m: Measured): string {
 testWhen(
   needs,
   `blk: with throttling.iops-total=${LIMIT_IOPS} the guest measures ${LIMIT_IOPS} IOPS ±10%, an unthrottled disk more`,
-  async () => {
-    const dir = Deno.makeTempDirSync({ prefix: "sv-blk-io-" });
-    try {
-      const root = await rootWithScripts(dir, { iops: IOPS_SCRIPT });
-      // Sparse: reads of holes cost the host nothing and the guest the same as data.
-      for (const name of ["free.img", "limited.img"]) {
-        Deno.writeFileSync(`${dir}/${name}`, new Uint8Array());
-        Deno.truncateSync(`${dir}/${name}`, 64 * MiB);
-      }
-      const r = await runVmm([
-        ...machineArgs(1, "sv.cmd=iops sv.halt"),
-        ...disk("rootfs", root, "vda"),
-        ...disk("free", `${dir}/free.img`, "blk1"),
-        ...disk(
-          "limited",
-          `${dir}/limited.img`,
-          "blk2",
-          "",
-          `,throttling.iops-total=${LIMIT_IOPS}`,
-        ),
-      ], { limitMs: 1_800_000, timeMarker: "BOOT-OK" });
-      report(`iops on vdb (free) and vdc (iops-total=${LIMIT_IOPS})`, r);
-      assert(!r.hung, describe(r));
-      const free = iopsSeen(r.stdout, "vdb");
-      const [limited] = iopsSeen(r.stdout, "vdc");
-      assert(free.length === 2 && limited, describe(r));
-      console.log(
-        `  guest measured: vdb ${shown(free[0])}, vdc ${shown(limited)}, vdb ${shown(free[1])}`,
-      );
-      // Before and after: the guest was clearly faster than the limit all along.
-      for (const f of free) {
-        assert(
-          f.iops > 3 * LIMIT_IOPS,
-          `the unthrottled disk reached only ${f.iops.toFixed(1)} IOPS: too slow a guest (a ` +
-            `loaded host?) to tell a limit of ${LIMIT_IOPS} from its own speed\n${describe(r)}`,
+  () =>
+    withOneRetry("throttle", async () => {
+      const dir = Deno.makeTempDirSync({ prefix: "sv-blk-io-" });
+      try {
+        const root = await rootWithScripts(dir, { iops: IOPS_SCRIPT });
+        // Sparse: reads of holes cost the host nothing and the guest the same as data.
+        for (const name of ["free.img", "limited.img"]) {
+          Deno.writeFileSync(`${dir}/${name}`, new Uint8Array());
+          Deno.truncateSync(`${dir}/${name}`, 64 * MiB);
+        }
+        const r = await runVmm([
+          ...machineArgs(1, "sv.cmd=iops sv.halt"),
+          ...disk("rootfs", root, "vda"),
+          ...disk("free", `${dir}/free.img`, "blk1"),
+          ...disk(
+            "limited",
+            `${dir}/limited.img`,
+            "blk2",
+            "",
+            `,throttling.iops-total=${LIMIT_IOPS}`,
+          ),
+        ], { limitMs: 1_800_000, timeMarker: "BOOT-OK" });
+        report(`iops on vdb (free) and vdc (iops-total=${LIMIT_IOPS})`, r);
+        assert(!r.hung, describe(r));
+        const free = iopsSeen(r.stdout, "vdb");
+        const [limited] = iopsSeen(r.stdout, "vdc");
+        assert(free.length === 2 && limited, describe(r));
+        console.log(
+          `  guest measured: vdb ${shown(free[0])}, vdc ${shown(limited)}, vdb ${shown(free[1])}`,
         );
+        // Before and after: the guest was clearly faster than the limit all along.
+        for (const f of free) {
+          assert(
+            f.iops > 3 * LIMIT_IOPS,
+            `the unthrottled disk reached only ${f.iops.toFixed(1)} IOPS: too slow a guest (a ` +
+              `loaded host?) to tell a limit of ${LIMIT_IOPS} from its own speed\n${describe(r)}`,
+          );
+        }
+        assert(
+          limited.iops >= 0.9 * LIMIT_IOPS && limited.iops <= 1.1 * LIMIT_IOPS,
+          `the throttled disk ran at ${limited.iops.toFixed(1)} IOPS, not ${LIMIT_IOPS} ±10%\n${
+            describe(r)
+          }`,
+        );
+        assertEquals(r.code, 0, describe(r));
+      } finally {
+        Deno.removeSync(dir, { recursive: true });
       }
-      assert(
-        limited.iops >= 0.9 * LIMIT_IOPS && limited.iops <= 1.1 * LIMIT_IOPS,
-        `the throttled disk ran at ${limited.iops.toFixed(1)} IOPS, not ${LIMIT_IOPS} ±10%\n${
-          describe(r)
-        }`,
-      );
-      assertEquals(r.code, 0, describe(r));
-    } finally {
-      Deno.removeSync(dir, { recursive: true });
-    }
-  },
+    }),
 );
 
 const WRITERS = 4;
@@ -260,39 +261,55 @@ done
 testWhen(
   needs,
   `blk: num-queues=4, 4 vCPUs (1 online): the guest sees 4 queues, ${WRITERS} parallel O_DIRECT writers' regions read back in the guest and on the host`,
-  async () => {
-    const dir = Deno.makeTempDirSync({ prefix: "sv-blk-io-" });
-    try {
-      const root = await rootWithScripts(dir, { mqwriters: MQ_SCRIPT });
-      const data = `${dir}/data.img`;
-      const size = 8 * MiB;
-      Deno.writeFileSync(data, new Uint8Array(size).fill(0xee));
-      const r = await runVmm([
-        // The guest's virtio_blk uses at most one queue per possible CPU: 4 queues need 4 vCPUs.
-        ...machineArgs(4, "sv.cmd=mqwriters sv.halt"),
-        ...disk("rootfs", root, "vda"),
-        ...disk("data", data, "blk1", ",num-queues=4"),
-      ], { limitMs: 2_400_000, timeMarker: "BOOT-OK" });
-      report(`${WRITERS} writers on a 4-queue vdb, 4 vCPUs (1 online)`, r);
-      assert(!r.hung, describe(r));
-      // One CPU online of four possible (machineArgs).
-      assert(/BOOT-OK uptime=\S+ cpus=1/.test(r.stdout), describe(r));
-      assert(/^MQ-QUEUES 4\s*$/m.test(r.stdout), `the guest did not see 4 queues\n${describe(r)}`);
-      const bytes = Deno.readFileSync(data);
-      for (let i = 0; i < WRITERS; i++) {
-        const expected = writerRegion(i);
-        const md5 = createHash("md5").update(expected).digest("hex");
-        const seen = r.stdout.match(new RegExp(`^MQ-REGION ${i} ([0-9a-f]{32})`, "m"));
-        assertEquals(seen?.[1], md5, `writer ${i}'s region as the guest read it\n${describe(r)}`);
-        const onHost = bytes.subarray(i * REGION, (i + 1) * REGION);
-        const wrong = onHost.findIndex((b, at) => b !== expected[at]);
-        assertEquals(wrong, -1, `byte ${wrong} of writer ${i}'s region differs on the host`);
+  () =>
+    withOneRetry("multi-queue writers", async () => {
+      const dir = Deno.makeTempDirSync({ prefix: "sv-blk-io-" });
+      try {
+        const root = await rootWithScripts(dir, { mqwriters: MQ_SCRIPT });
+        const data = `${dir}/data.img`;
+        const size = 8 * MiB;
+        Deno.writeFileSync(data, new Uint8Array(size).fill(0xee));
+        const r = await runVmm([
+          // The guest's virtio_blk uses at most one queue per possible CPU: 4 queues need 4 vCPUs.
+          ...machineArgs(4, "sv.cmd=mqwriters sv.halt"),
+          ...disk("rootfs", root, "vda"),
+          ...disk("data", data, "blk1", ",num-queues=4"),
+        ], { limitMs: 2_400_000, timeMarker: "BOOT-OK" });
+        report(`${WRITERS} writers on a 4-queue vdb, 4 vCPUs (1 online)`, r);
+        assert(!r.hung, describe(r));
+        // One CPU online of four possible (machineArgs).
+        assert(/BOOT-OK uptime=\S+ cpus=1/.test(r.stdout), describe(r));
+        assert(
+          /^MQ-QUEUES 4\s*$/m.test(r.stdout),
+          `the guest did not see 4 queues\n${describe(r)}`,
+        );
+        const bytes = Deno.readFileSync(data);
+        // Every region is checked before anything is asserted, so a failure tells where and how.
+        const problems: string[] = [];
+        for (let i = 0; i < WRITERS; i++) {
+          const expected = writerRegion(i);
+          const md5 = createHash("md5").update(expected).digest("hex");
+          const seen = r.stdout.match(new RegExp(`^MQ-REGION ${i} ([0-9a-f]{32})`, "m"))?.[1];
+          if (seen !== md5) {
+            problems.push(`writer ${i}: the guest read back md5 ${seen}, not ${md5}`);
+          }
+          const onHost = bytes.subarray(i * REGION, (i + 1) * REGION);
+          const wrong = onHost.reduce((n, b, at) => n + (b !== expected[at] ? 1 : 0), 0);
+          if (wrong > 0) {
+            const first = onHost.findIndex((b, at) => b !== expected[at]);
+            const around = new TextDecoder().decode(onHost.subarray(first, first + 80));
+            problems.push(
+              `writer ${i}: ${wrong} bytes differ on the host, the first at ${first}: ` +
+                JSON.stringify(around),
+            );
+          }
+        }
+        assertEquals(problems, [], describe(r));
+        const rest = bytes.subarray(WRITERS * REGION);
+        assert(rest.every((b) => b === 0xee), "bytes past the writers' regions changed");
+        assertEquals(r.code, 0, describe(r));
+      } finally {
+        Deno.removeSync(dir, { recursive: true });
       }
-      const rest = bytes.subarray(WRITERS * REGION);
-      assert(rest.every((b) => b === 0xee), "bytes past the writers' regions changed");
-      assertEquals(r.code, 0, describe(r));
-    } finally {
-      Deno.removeSync(dir, { recursive: true });
-    }
-  },
+    }),
 );
