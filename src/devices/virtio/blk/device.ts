@@ -346,32 +346,55 @@ export class BlockDevice implements VirtioDevice {
     };
   }
 
+  /**
+   * Takes every available chain the throttle grants: a synchronous backend answers each at once,
+   * an asynchronous one starts them all and gets them as one batch. Interrupts once at the end.
+   */
   #process(index: number, queue: Queue, a: Active): void {
-    if (this.#async) {
-      this.#processAsync(index, queue, a, this.#async);
-      return;
-    }
     const ctx = this.#context();
-    let completed = 0;
+    const backend = this.#async;
     try {
-      for (;;) {
-        while (queue.pending(a.memory) > 0) {
-          if (this.#throttle && !this.#throttle.tryAcquire()) {
-            this.#onThrottled(index, this.#throttle.delayMs());
-            return;
-          }
-          const chain = queue.pop(a.memory)!;
-          this.#complete(queue, chain, a.memory, ctx);
-          completed++;
-        }
-        if (!queue.enableNotification(a.memory)) break;
-      }
+      this.#popGranted(
+        index,
+        queue,
+        a,
+        backend
+          ? (chain) => this.#start(index, queue, chain, a, ctx, backend)
+          : (chain) => this.#complete(index, queue, chain, a.memory, ctx),
+      );
     } finally {
-      if (completed > 0 && queue.needsNotification(a.memory)) a.interrupt.signalUsedQueue(index);
+      if (backend) {
+        try {
+          backend.submit();
+        } catch (e) {
+          log.error(`${this.name}: submitting I/O: ${(e as Error).message}`);
+        }
+      }
+      this.#signalUnsignalled();
+    }
+  }
+
+  /** Hands `take` each available chain, until the ring is empty or the throttle says wait. */
+  #popGranted(
+    index: number,
+    queue: Queue,
+    a: Active,
+    take: (chain: DescriptorChain) => void,
+  ): void {
+    for (;;) {
+      while (queue.pending(a.memory) > 0) {
+        if (this.#throttle && !this.#throttle.tryAcquire()) {
+          this.#onThrottled(index, this.#throttle.delayMs());
+          return;
+        }
+        take(queue.pop(a.memory)!);
+      }
+      if (!queue.enableNotification(a.memory)) return;
     }
   }
 
   #complete(
+    index: number,
     queue: Queue,
     chain: DescriptorChain,
     memory: GuestMemory,
@@ -382,37 +405,14 @@ export class BlockDevice implements VirtioDevice {
       // Nowhere to say whether it worked: carrying it out would leave the driver guessing.
       log.warn(`${this.name}: request ${chain.head} has no writable status byte; not executed`);
       queue.addUsed(memory, chain.head, 0);
-      return;
+    } else {
+      // Only with a synchronous backend (#process).
+      const result = executeRequest(req, memory, ctx as RequestContext);
+      memory.writeU8(req.statusAddr, result.status);
+      queue.addUsed(memory, chain.head, result.written + 1);
     }
-    // #process takes this path only with a synchronous backend.
-    const result = executeRequest(req, memory, ctx as RequestContext);
-    memory.writeU8(req.statusAddr, result.status);
-    queue.addUsed(memory, chain.head, result.written + 1);
+    this.#unsignalled.add(index);
   }
-  /** Pops every available chain, starts them all, hands them to the backend as one batch. */
-  #processAsync(index: number, queue: Queue, a: Active, backend: AsyncBlockBackend): void {
-    const ctx = this.#context();
-    try {
-      for (;;) {
-        while (queue.pending(a.memory) > 0) {
-          if (this.#throttle && !this.#throttle.tryAcquire()) {
-            this.#onThrottled(index, this.#throttle.delayMs());
-            return;
-          }
-          this.#start(index, queue, queue.pop(a.memory)!, a, ctx, backend);
-        }
-        if (!queue.enableNotification(a.memory)) break;
-      }
-    } finally {
-      try {
-        backend.submit();
-      } catch (e) {
-        log.error(`${this.name}: submitting I/O: ${(e as Error).message}`);
-      }
-      this.#signalUnsignalled();
-    }
-  }
-
   #start(
     index: number,
     queue: Queue,
