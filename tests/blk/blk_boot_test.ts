@@ -10,27 +10,14 @@ import { createHash } from "node:crypto";
 import { assert, assertEquals, assertMatch } from "../lib/assert.ts";
 import { kvm, testWhen } from "../lib/skip.ts";
 import { helperBuilt } from "../machine/run_vm.ts";
-import { describe, GUEST, guestCmdline, guestFile, report, runVmm } from "./vmm.ts";
-import { disk } from "./disk_args.ts";
+import { describe, GUEST, guestFile, report, runVmm } from "./vmm.ts";
+import { disk, microvmArgs } from "./disk_args.ts";
 
 const MiB = 1 << 20;
 const needs = [kvm, helperBuilt, guestFile("vmlinux"), guestFile("rootfs.ext4")];
 
 function machineArgs(append: string): string[] {
-  return [
-    "-machine",
-    "microvm",
-    "-m",
-    "256",
-    "-smp",
-    "1",
-    "-kernel",
-    `${GUEST}/vmlinux`,
-    "-append",
-    `${guestCmdline()} root=/dev/vda rw ${append}`,
-    "-serial",
-    "stdio",
-  ];
+  return microvmArgs(1, append);
 }
 
 /** A copy of the guest's root filesystem (the guest mounts it read-write). */

@@ -17,8 +17,8 @@ import { createHash } from "node:crypto";
 import { assert, assertEquals } from "../lib/assert.ts";
 import { command, kvm, testWhen } from "../lib/skip.ts";
 import { helperBuilt } from "../machine/run_vm.ts";
-import { describe, GUEST, guestCmdline, guestFile, report, runVmm, withOneRetry } from "./vmm.ts";
-import { disk } from "./disk_args.ts";
+import { describe, GUEST, guestFile, report, runVmm, withOneRetry } from "./vmm.ts";
+import { disk, microvmArgs } from "./disk_args.ts";
 
 const MiB = 1 << 20;
 const needs = [
@@ -70,21 +70,7 @@ async function rootWithScripts(dir: string, scripts: Record<string, string>): Pr
  * user memory now and then, with QEMU as well (docs/status.md, known problems).
  */
 function machineArgs(cpus: number, append: string): string[] {
-  const isolate = cpus > 1 ? " maxcpus=1" : "";
-  return [
-    "-machine",
-    "microvm",
-    "-m",
-    "256",
-    "-smp",
-    String(cpus),
-    "-kernel",
-    `${GUEST}/vmlinux`,
-    "-append",
-    `${guestCmdline()} root=/dev/vda rw${isolate} ${append}`,
-    "-serial",
-    "stdio",
-  ];
+  return microvmArgs(cpus, cpus > 1 ? `maxcpus=1 ${append}` : append);
 }
 
 /**
