@@ -12,6 +12,7 @@
  *
  * Usage: deno run -A bench.ts STRATOVIRT_BINARY  (settings from the environment, see the script)
  */
+import { qemuMicrovmArgs } from "../qemu_microvm.ts";
 
 interface Settings {
   stratovirt: string;
@@ -145,25 +146,7 @@ function stratovirtArgs(s: Settings, root: string, data: string): string[] {
 
 function qemuArgs(s: Settings, root: string, data: string): string[] {
   return [
-    "-M",
-    "microvm,x-option-roms=off,rtc=off,acpi=off",
-    "-enable-kvm",
-    // kvm_pvm refuses QEMU's MSR_IA32_ARCH_CAPABILITIES write.
-    "-cpu",
-    "host,-arch-capabilities",
-    "-m",
-    `${s.memMiB}M`,
-    "-smp",
-    "1",
-    "-nodefaults",
-    "-no-user-config",
-    "-nographic",
-    "-serial",
-    "stdio",
-    // Our microvm has an i8042 for reboot=k; QEMU's needs it added. A reset ends QEMU.
-    "-device",
-    "i8042",
-    "-no-reboot",
+    ...qemuMicrovmArgs(s.memMiB, 1),
     "-kernel",
     `${s.guestDir}/vmlinux`,
     "-append",

@@ -20,6 +20,7 @@
  */
 
 import { vmmMemory } from "./memory.ts";
+import { qemuMicrovmArgs } from "../qemu_microvm.ts";
 
 interface Settings {
   stratovirt: string;
@@ -227,25 +228,7 @@ async function runQemu(s: Settings, qmpPath: string): Promise<Sample> {
     Deno.removeSync(qmpPath);
   } catch { /* first run */ }
   const args = [
-    "-M",
-    "microvm,x-option-roms=off,rtc=off,acpi=off",
-    "-enable-kvm",
-    // kvm_pvm refuses QEMU's MSR_IA32_ARCH_CAPABILITIES write.
-    "-cpu",
-    "host,-arch-capabilities",
-    "-m",
-    `${s.memMiB}M`,
-    "-smp",
-    String(s.cpus),
-    "-nodefaults",
-    "-no-user-config",
-    "-nographic",
-    "-serial",
-    "stdio",
-    // Our microvm has an i8042 for reboot=k; QEMU's microvm needs it added. A reset ends QEMU.
-    "-device",
-    "i8042",
-    "-no-reboot",
+    ...qemuMicrovmArgs(s.memMiB, s.cpus),
     "-kernel",
     s.kernel,
     "-initrd",
