@@ -46,7 +46,7 @@ export interface DescriptorChain {
   readonly descriptors: readonly Descriptor[];
 }
 
-function hex(n: number): string {
+function hex(n: number | bigint): string {
   return "0x" + n.toString(16);
 }
 
@@ -213,7 +213,8 @@ export class Queue {
       const where = typeof at === "number" ? `descriptor ${at} (head ${head})` : at;
       const a = Number(addr);
       if (addr > MAX_SAFE_BIGINT || !memory.contains(a, len)) {
-        throw new QueueError(`${where}: buffer ${hex(a)}+${hex(len)} is outside guest RAM`);
+        // The guest's address as written: above 2^53 the number `a` is rounded.
+        throw new QueueError(`${where}: buffer ${hex(addr)}+${hex(len)} is outside guest RAM`);
       }
       if (!writable && sawWritable) {
         throw new QueueError(`${where}: a device-readable buffer follows a device-writable one`);
@@ -268,7 +269,9 @@ export class Queue {
     }
     const base = Number(tableAddr);
     if (tableAddr > MAX_SAFE_BIGINT || !memory.contains(base, tableLen)) {
-      throw new QueueError(`${where}: indirect table ${hex(base)}+${hex(tableLen)} is outside RAM`);
+      throw new QueueError(
+        `${where}: indirect table ${hex(tableAddr)}+${hex(tableLen)} is outside RAM`,
+      );
     }
     let index = 0;
     let steps = 0;
