@@ -71,16 +71,21 @@ export function guestCode(base: number, message: string, ending: Ending): Uint8A
 
 export type ImageFormat = "bzimage" | "pvh" | "vmlinux-bin";
 
+/**
+ * An ELF kernel whose PVH entry point runs `code` at CODE_BASE, in flat 32-bit protected mode
+ * (e.g. an assembled guest from tests/guests/).
+ */
+export function pvhKernel(code: Uint8Array): Uint8Array {
+  return fakeElf({ segments: [{ paddr: CODE_BASE, data: code }], pvhEntry: CODE_BASE });
+}
+
 /** A kernel image of `format` whose entry point runs `guestCode(…, message, ending)`. */
 export function tinyKernel(format: ImageFormat, message: string, ending: Ending): Uint8Array {
   switch (format) {
     case "vmlinux-bin":
       return guestCode(CODE_BASE, message, ending);
     case "pvh":
-      return fakeElf({
-        segments: [{ paddr: CODE_BASE, data: guestCode(CODE_BASE, message, ending) }],
-        pvhEntry: CODE_BASE,
-      });
+      return pvhKernel(guestCode(CODE_BASE, message, ending));
     case "bzimage": {
       const code = guestCode(BZIMAGE_BODY + STARTUP_64, message, ending);
       const bodySize = Math.ceil((STARTUP_64 + code.length) / 16) * 16;
