@@ -89,32 +89,29 @@ fn prepare(ring: *IO_Uring, op: *const BlkOp) !void {
     sqe.user_data = op.user_data;
 }
 
-/// Queues `count` operations from `ops` and submits them, flushing the submission ring whenever
-/// it fills up. Returns how many the kernel took (all of them unless an error cut it short), or
-/// -errno when it took none. The iovec arrays are read during this call (IORING_FEAT_SUBMIT_STABLE).
+/// Entries per io_uring_enter. The kernel plugs a larger batch (holds its requests back from
+/// the disk until the whole batch is prepared); with two at a time the disk starts on the first
+/// request at once and works while the rest go in, as with fio, which submits that way too.
+const ENTER_MAX: u32 = 2;
+
+/// Queues `count` operations from `ops` and has the kernel take them, ENTER_MAX per call.
+/// Returns how many it took (all of them unless an error cut it short), or -errno when it took
+/// none. The iovec arrays are read during this call (IORING_FEAT_SUBMIT_STABLE).
 export fn sv_uring_submit(handle: u64, ops: [*]const BlkOp, count: u32) i32 {
     const ring = ringOf(handle);
     var taken: u32 = 0;
-    var queued: u32 = 0;
-    var i: u32 = 0;
-    while (i < count) {
-        prepare(ring, &ops[i]) catch |err| switch (err) {
-            error.SubmissionQueueFull => {
-                const n = ring.submit() catch |e| return if (taken > 0) @intCast(taken) else errnoOf(e);
-                taken += n;
-                queued -= @min(queued, n);
-                if (n == 0) return if (taken > 0) @intCast(taken) else errno(.AGAIN);
-                continue;
-            },
-        };
-        queued += 1;
-        i += 1;
-    }
-    while (queued > 0) {
-        const n = ring.submit() catch |e| return if (taken > 0) @intCast(taken) else errnoOf(e);
-        if (n == 0) break;
-        taken += n;
-        queued -= @min(queued, n);
+    while (taken < count) {
+        const n = @min(count - taken, ENTER_MAX);
+        var i: u32 = 0;
+        while (i < n) : (i += 1) {
+            // Empty: every earlier entry was taken; the caller keeps at most `entries` in flight.
+            prepare(ring, &ops[taken + i]) catch |err| return if (taken > 0) @intCast(taken) else errnoOf(err);
+        }
+        const took = ring.submit() catch |err| return if (taken > 0) @intCast(taken) else errnoOf(err);
+        if (took == 0) return if (taken > 0) @intCast(taken) else errno(.AGAIN);
+        taken += took;
+        // Entries the kernel did not take yet go in with the next call.
+        if (took < n) return @intCast(taken);
     }
     return @intCast(taken);
 }
