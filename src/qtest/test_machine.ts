@@ -1,6 +1,7 @@
 /**
  * The `accel=test` machine: a microvm without vCPUs or KVM. Guest RAM is plain host memory laid
- * out as the KVM microvm lays it out, the legacy devices sit on the PIO bus and the virtio-mmio
+ * out as the KVM microvm lays it out (or, with -mem-path, that file mapped as a KVM machine maps
+ * it, so a client can share it with mem-share=on), the legacy devices sit on the PIO bus and the virtio-mmio
  * devices on the MMIO bus at their usual addresses, and a test client drives all of it through
  * the qtest protocol (protocol.ts) on the `-mod-test` socket, as a guest driver would. Time is a
  * virtual clock the client steps; interrupts are reported to the client.
@@ -28,6 +29,7 @@ import {
   SERIAL_PORT_SIZE,
 } from "../devices/legacy/serial.ts";
 import { GuestMemory } from "../memory/guest_memory.ts";
+import { guestMemoryOf, GuestRam } from "../memory/guest_ram.ts";
 import { buildVirtioMmioDevices, type VirtioMmioDevices } from "../machine/virtio_devices.ts";
 import { log } from "../util/logger.ts";
 import { VirtualClock } from "./clock.ts";
@@ -91,11 +93,19 @@ export function buildTestMachine(
     );
   }
   if (config.boot.kernel !== null) warn("accel=test: -kernel is not loaded (there are no vCPUs)");
-  if (config.memory.memPath !== null || config.memoryBackends.length > 0 || config.numa) {
-    warn("accel=test: guest RAM is plain process memory; mem-path, backends and NUMA are ignored");
+  if (config.memoryBackends.length > 0 || config.numa) {
+    warn("accel=test: memory backends and NUMA are ignored");
   }
   const layout = x86MemoryLayout(config.memory.sizeBytes);
-  const memory = new GuestMemory(layout.ramRegions.map((r) => ({
+  // -mem-path maps RAM from that file as a KVM machine does: with mem-share=on another process
+  // (a test driver) can map the same file and reach the rings as a guest does, without a
+  // protocol command per access.
+  const ram = config.memory.memPath === null ? null : GuestRam.allocate(layout.ramRegions, {
+    path: config.memory.memPath,
+    share: config.machine.memShare,
+    prealloc: config.memory.prealloc,
+  });
+  const memory = ram ? guestMemoryOf(ram.regions) : new GuestMemory(layout.ramRegions.map((r) => ({
     gpa: r.gpa,
     size: r.size,
     bytes: pageAlignedBytes(r.size),
@@ -131,12 +141,14 @@ export function buildTestMachine(
   });
   if (virtio.notBuilt.length > 0) {
     virtio.close();
+    ram?.unmap();
     const d = virtio.notBuilt[0];
     throw new TestMachineError(`-device ${d.driver},id=${d.id}: not supported by this VMM yet`);
   }
   const settle = ioMode === "settle";
   // Operations answered since the batch of commands began (`wait` mode).
   let answered = 0;
+  let closed = false;
   return {
     memory,
     mmio,
@@ -152,7 +164,13 @@ export function buildTestMachine(
     awaitDevices: () => {
       if (ioMode === "wait" && answered === 0) answered += virtio.waitForCompletion();
     },
-    close: virtio.close,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      virtio.close();
+      // The device backends are done with guest RAM (close drains their I/O).
+      ram?.unmap();
+    },
   };
 }
 

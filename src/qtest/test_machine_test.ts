@@ -110,3 +110,46 @@ for (const mode of ["settle", "poll"] as const) {
     }
   });
 }
+
+testWhen(
+  [() => helperAvailable()],
+  "accel=test -mem-path with mem-share=on: guest RAM is that file, both ways",
+  () => {
+    const dir = Deno.makeTempDirSync({ prefix: "qtest-ram-" });
+    const ramFile = `${dir}/guest.ram`;
+    const m = buildTestMachine(
+      parseCommandLine([
+        "-machine",
+        "microvm,accel=test,mem-share=on",
+        "-m",
+        "256M",
+        "-mem-path",
+        ramFile,
+      ]),
+      () => {},
+      "settle",
+    );
+    try {
+      const p = new QtestProtocol(m);
+      assertEquals(p.handleLine("writel 0x123000 0xcafe0001"), ["OK"]);
+      const file = Deno.openSync(ramFile, { read: true, write: true });
+      try {
+        assertEquals(file.statSync().size, 256 << 20);
+        // What the protocol wrote is in the file at the guest-physical address...
+        const got = new Uint8Array(4);
+        file.seekSync(0x123000, Deno.SeekMode.Start);
+        file.readSync(got);
+        assertEquals([...got], [0x01, 0x00, 0xfe, 0xca]);
+        // ...and what another process writes in the file, the machine reads.
+        file.seekSync(0x2000, Deno.SeekMode.Start);
+        file.writeSync(new Uint8Array([0x5a, 0xa5]));
+      } finally {
+        file.close();
+      }
+      assertEquals(p.handleLine("readw 0x2000"), ["OK 0x000000000000a55a"]);
+    } finally {
+      m.close();
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);

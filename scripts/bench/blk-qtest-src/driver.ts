@@ -2,27 +2,34 @@
  * The guest side of the blk-qtest benchmark: starts the VMM with `-accel test`, sets up a
  * virtio-blk device over the qtest protocol, and keeps IODEPTH requests of BS bytes in the ring
  * for RUNTIME seconds. Every round re-submits the requests found completed since the last one
- * (for each, one `write` of its header with a new sector and its status byte re-armed to 0xff;
- * one `write` of the new avail entries, the avail idx, QueueNotify), then reads the used ring
- * (idx and entries) and the request slots (status bytes): one write of protocol commands.
- * Data buffers stay in guest RAM (as a guest's would); only headers and ring entries cross the
- * socket. Every completed request's status byte is checked. Commands are formatted and replies
- * read byte by byte where needed (no Buffer round trips): the driver is half of the harness cost.
- * Prints one line: `requests=N seconds=S iops=X mbps=Y rounds=R driver_cpu_us_per_request=C`
- * (C: this process's CPU time per completed request).
+ * (new sector, status byte re-armed to 0xff, new avail entries, QueueNotify), then learns which
+ * finished from the used ring and checks each one's status byte.
+ *
+ * MEM=shared (default): guest RAM is a file both processes map (`-mem-path`, `mem-share=on`),
+ * so the driver reads and writes rings and headers in place as a guest does, and a round is two
+ * commands: the QueueNotify (a register write, the guest's exit) and a `readw` of the used idx
+ * (where the VMM waits for a completion, see IO). MEM=protocol: every ring and header access is
+ * a protocol command (one `write` per request, the avail entries and idx, QueueNotify, then a
+ * `read` of the used ring and one of the request slots), formatted and parsed byte by byte.
+ * Data buffers stay in guest RAM either way. Prints one line:
+ * `requests=N seconds=S iops=X mbps=Y rounds=R driver_cpu_us_per_request=C` (C: this process's
+ * CPU time per completed request).
  *
  * IO=poll starts the VMM with STRATOVIRT_QTEST_IO=poll: it answers what finished
  * before each command and never waits, so requests stay in flight across rounds, as with a
  * guest. IO=wait (default): the same, but a round that would find nothing new waits in the VMM for one
  * request to finish (as a guest waits for its interrupt) instead of coming back empty.
  * IO=settle: the VMM waits for every request in flight before each command (each round is then
- * one batch, submitted and drained). PIPELINE (1..4) rounds stay on the socket; KICK requests
- * go into the ring per QueueNotify (default 8; 32 and more: all of a round's at once). VMM_FLAGS (e.g.
+ * one batch, submitted and drained). PIPELINE (1..4) rounds stay on the socket; with MEM=protocol,
+ * KICK requests go into the ring per QueueNotify (default 8; 32 and more: all of a round's at
+ * once). VMM_FLAGS (e.g.
  * `--cpu-prof --cpu-prof-dir=DIR`) are passed to the VMM's `deno run`, for profiling it.
  *
  * Usage: deno run -A driver.ts FILE BS IODEPTH DIRECT(0|1) RW(randread|randwrite|read|write) RUNTIME
  */
 import process from "node:process";
+import { hostBytes, mapFileRam } from "../../../ffi/guest_ram.ts";
+import { close, O_RDWR, open } from "../../../ffi/libc.ts";
 import { QtestClient } from "../../../tests/qtest/client.ts";
 import {
   GuestAllocator,
@@ -63,26 +70,62 @@ if (!["poll", "wait", "settle"].includes(ioMode)) {
 }
 // The VMM inherits the environment.
 Deno.env.set("STRATOVIRT_QTEST_IO", ioMode);
+/**
+ * MEM (env): `shared` (default) backs guest RAM with a file both processes map (`-mem-path`,
+ * `mem-share=on`), so the driver reads and writes the rings and headers in place, as a guest
+ * does, and only the device's registers (QueueNotify) and the wait for completions cross the
+ * socket; `protocol` moves every ring and header access through `write` / `read` commands.
+ */
+const memMode = Deno.env.get("MEM") ?? "shared";
+if (!["shared", "protocol"].includes(memMode)) {
+  console.error(`driver.ts: MEM must be shared or protocol, not ${memMode}`);
+  Deno.exit(2);
+}
+const shared = memMode === "shared";
+const ramFile = `/dev/shm/blk-qtest-${Deno.pid}.ram`;
 const vmmArgs = [
   "-drive",
   `id=d0,file=${file},direct=${directArg === "1" ? "on" : "off"}`,
   "-device",
   `virtio-blk-device,id=b0,drive=d0,queue-size=${queueSize}`,
+  ...(shared ? ["-mem-path", ramFile] : []),
 ];
-const qt = await startVmm(vmmArgs, `${memory}M`);
+const qt = await startVmm(
+  vmmArgs,
+  `${memory}M`,
+  shared ? "microvm,accel=test,mem-share=on" : "microvm,accel=test",
+);
+/** Guest RAM as the VMM has it (MEM=shared): byte `gpa` at index `gpa` (RAM is below 3 GiB). */
+let ram: Uint8Array<ArrayBuffer> | null = null;
+if (shared) {
+  const fd = open(ramFile, O_RDWR);
+  try {
+    ram = hostBytes(mapFileRam(fd, memory << 20), memory << 20);
+  } finally {
+    close(fd);
+    await Deno.remove(ramFile);
+  }
+}
 
 /**
  * QtestClient.start, except that VMM_FLAGS (env, e.g. `--cpu-prof --cpu-prof-dir=DIR`) go to
  * the VMM's `deno run`: the VMM listens on the socket itself and the driver connects.
  */
-async function startVmm(args: string[], mem: string): Promise<QtestClient> {
-  const flags = Deno.env.get("VMM_FLAGS");
-  if (!flags) return await QtestClient.start(args, { memory: mem });
+async function startVmm(args: string[], mem: string, machine: string): Promise<QtestClient> {
+  const flags = Deno.env.get("VMM_FLAGS") ?? "";
   const dir = await Deno.makeTempDir({ prefix: "blk-qtest-" });
   const socketPath = `${dir}/qtest.sock`;
   const main = new URL("../../../main.ts", import.meta.url).pathname;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", ...flags.split(/\s+/), main, "-machine", "microvm,accel=test"]
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      ...flags.split(/\s+/).filter((f) => f),
+      main,
+      "-machine",
+      machine,
+    ]
       .concat(["-mod-test", socketPath, "-m", mem, ...args]),
     stdin: "null",
     stdout: "null",
@@ -169,6 +212,33 @@ function hexOf(bytes: Uint8Array): string {
  * entries in one read) and the request slots (for the status bytes).
  */
 function round(ks: number[]): string[] {
+  return ram ? sharedRound(ram, ks) : protocolRound(ks);
+}
+
+/**
+ * MEM=shared: the headers, status bytes and avail entries are written in guest RAM directly,
+ * then a QueueNotify and a `readw` of the used idx, at which the VMM waits for a completion
+ * (IO=wait) when none came since the round began.
+ */
+function sharedRound(mem: Uint8Array<ArrayBuffer>, ks: number[]): string[] {
+  const view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
+  const cmds: string[] = [];
+  for (const k of ks) {
+    const h = slots + SLOT * k;
+    view.setBigUint64(h + 8, BigInt(nextBlock() * (bs / 512)), true);
+    mem[h + 16] = 0xff;
+    view.setUint16(ring.avail + 4 + 2 * (ring.availIdx % queueSize), 3 * k, true);
+    ring.availIdx = (ring.availIdx + 1) & 0xffff;
+    // The index goes last: the VMM reads it first when the notify arrives.
+    view.setUint16(ring.avail + 2, ring.availIdx, true);
+  }
+  // One notify: the device takes every entry the avail idx shows (KICK is for MEM=protocol).
+  if (ks.length > 0) cmds.push(dev.notifyCmd(0));
+  cmds.push(`readw 0x${(ring.used + 2).toString(16)}`);
+  return cmds;
+}
+
+function protocolRound(ks: number[]): string[] {
   const cmds: string[] = [];
   for (let first = 0; first < ks.length; first += KICK) {
     const group = ks.slice(first, first + KICK);
@@ -245,6 +315,21 @@ async function replies(cmds: string[]): Promise<string[]> {
   }
 }
 
+/** MEM=shared: takes the used entries since the last look (status checked); returns how many. */
+function takeShared(mem: Uint8Array<ArrayBuffer>): number {
+  const view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
+  const used = view.getUint16(ring.used + 2, true);
+  const n = (used - usedSeen) & 0xffff;
+  for (let i = 0; i < n; i++) {
+    const k = view.getUint32(ring.used + 4 + 8 * ((usedSeen + i) % queueSize), true) / 3;
+    const status = mem[slots + SLOT * k + 16];
+    if (status !== 0) throw new Error(`request ${k}: status 0x${status.toString(16)}`);
+    finished.push(k);
+  }
+  usedSeen = used;
+  return n;
+}
+
 let usedSeen = 0;
 let completed = 0;
 let rounds = 0;
@@ -263,6 +348,15 @@ while (performance.now() - start < runtimeMs) {
   }
   const answer = await replies(outstanding.shift()!);
   rounds++;
+  if (ram) {
+    const n = takeShared(ram);
+    if (n === 0 && ++idleRounds > 1_000_000) {
+      throw new Error("no request completed in 1000000 rounds");
+    }
+    if (n > 0) idleRounds = 0;
+    completed += n;
+    continue;
+  }
   // Only the bytes needed: used idx, the new entries' ids, their requests' status bytes.
   const usedReply = answer[answer.length - 2];
   const used = replyByte(usedReply, 2) | (replyByte(usedReply, 3) << 8);
