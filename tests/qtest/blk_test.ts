@@ -3,6 +3,7 @@
  * qtest socket the way a guest driver drives the device. Every result is checked against the
  * backing file on the host. No KVM needed.
  */
+import { Buffer } from "node:buffer";
 import { assert, assertEquals, assertMatch } from "../lib/assert.ts";
 import { QtestClient } from "./client.ts";
 import { bit, BLK, BLK_F, BLK_S, BlkDriver, MMIO, segment, SLOT0, STATUS } from "./blk.ts";
@@ -261,4 +262,48 @@ Deno.test("qtest blk: iops throttling follows the virtual clock", async () => {
     for (const s of statusAddrs) assertEquals(await qt.readb(s), BLK_S.OK);
   });
   await Deno.remove(img.path);
+});
+
+Deno.test("qtest blk: STRATOVIRT_QTEST_IO=wait, a read after the notify waits for the request", async () => {
+  const img = await makeImage();
+  const before = Deno.env.get("STRATOVIRT_QTEST_IO");
+  Deno.env.set("STRATOVIRT_QTEST_IO", "wait"); // the VMM inherits it
+  try {
+    await withVmm(blkArgs(img.path), async (qt) => {
+      const blk = await BlkDriver.setup(qt);
+      const hdr = blk.alloc.alloc(16);
+      const data = blk.alloc.alloc(1024);
+      const status = blk.alloc.alloc(1);
+      const chain = blk.ring.chainCommands([
+        { addr: hdr, len: 16 },
+        { addr: data, len: 1024, write: true },
+        { addr: status, len: 1, write: true },
+      ]);
+      await qt.ok(
+        `memset 0x${hdr.toString(16)} 16 0`,
+        QtestClient.cmd("writeq", hdr + 8, 3),
+        `writeb 0x${status.toString(16)} 0xff`,
+        ...chain.commands,
+        ...blk.ring.publishCommands(chain.head),
+      );
+      // One batch: the notify, then the used idx, which waits for the read to finish (as a
+      // guest waits for its interrupt), then the request's status and data.
+      const replies = await qt.ok(
+        blk.dev.notifyCmd(0),
+        `readw 0x${(blk.ring.used + 2).toString(16)}`,
+        `readb 0x${status.toString(16)}`,
+        `read 0x${data.toString(16)} 1024`,
+      );
+      assertEquals(Number(replies[1]), 1, "the used idx after waiting");
+      assertEquals(Number(replies[2]), BLK_S.OK);
+      assertEquals(
+        replies[3],
+        "0x" + Buffer.from(img.bytes.slice(3 * 512, 5 * 512)).toString("hex"),
+      );
+    });
+  } finally {
+    if (before === undefined) Deno.env.delete("STRATOVIRT_QTEST_IO");
+    else Deno.env.set("STRATOVIRT_QTEST_IO", before);
+    await Deno.remove(img.path);
+  }
 });
