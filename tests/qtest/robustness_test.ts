@@ -123,25 +123,6 @@ async function runRingCase(qt: QtestClient, c: RingCase): Promise<Outcome> {
   return outcome;
 }
 
-function queueRegisterCommands(dev: VirtioMmioDriver, q: QueueRegisters): string[] {
-  const words = (a: bigint) => [Number(a & 0xffff_ffffn), Number((a >> 32n) & 0xffff_ffffn)];
-  const [dl, dh] = words(q.desc);
-  const [al, ah] = words(q.avail);
-  const [ul, uh] = words(q.used);
-  const cmds = [
-    dev.w32Cmd(MMIO.QUEUE_SEL, 0),
-    dev.w32Cmd(MMIO.QUEUE_NUM, q.size),
-    dev.w32Cmd(MMIO.QUEUE_DESC_LOW, dl),
-    dev.w32Cmd(MMIO.QUEUE_DESC_HIGH, dh),
-    dev.w32Cmd(MMIO.QUEUE_DRIVER_LOW, al),
-    dev.w32Cmd(MMIO.QUEUE_DRIVER_HIGH, ah),
-    dev.w32Cmd(MMIO.QUEUE_DEVICE_LOW, ul),
-    dev.w32Cmd(MMIO.QUEUE_DEVICE_HIGH, uh),
-  ];
-  if (q.ready) cmds.push(dev.w32Cmd(MMIO.QUEUE_READY, 1));
-  return cmds;
-}
-
 /**
  * Features negotiated, a good ring in RAM but the registers spoilt, DRIVER_OK: the device must
  * refuse there. A good write is then put in the real ring and notified; it must not run.
@@ -161,7 +142,8 @@ async function runQueueCase(qt: QtestClient, c: QueueCase): Promise<Outcome> {
     used: BigInt(ring.used),
     ready: true,
   };
-  await qt.ok(...queueRegisterCommands(dev, { ...good, ...c.queue(good, maxSize) }));
+  const q = { ...good, ...c.queue(good, maxSize) };
+  await qt.ok(...dev.queueCmds(0, q, q.ready));
   await dev.driverOk();
   const refused = ((await dev.status()) & STATUS.DEVICE_NEEDS_RESET) !== 0;
   const blk = new BlkDriver(qt, dev, ring, alloc, features);

@@ -192,21 +192,37 @@ export class VirtioMmioDriver {
   }
 
   async setupQueue(index: number, ring: RemoteRing): Promise<void> {
-    const split = (a: number): [number, number] => [a % 2 ** 32, Math.floor(a / 2 ** 32)];
-    const [dl, dh] = split(ring.desc);
-    const [al, ah] = split(ring.avail);
-    const [ul, uh] = split(ring.used);
-    await this.qt.ok(
+    await this.qt.ok(...this.queueCmds(index, ring, true));
+  }
+
+  /**
+   * The register writes that give queue `index` its size and ring addresses (64-bit, as bigints
+   * too, so tests can write any value), then QueueReady when `ready`.
+   */
+  queueCmds(
+    index: number,
+    q: { size: number; desc: number | bigint; avail: number | bigint; used: number | bigint },
+    ready: boolean,
+  ): string[] {
+    const split = (a: number | bigint): [number, number] => {
+      const b = BigInt(a);
+      return [Number(b & 0xffff_ffffn), Number((b >> 32n) & 0xffff_ffffn)];
+    };
+    const [dl, dh] = split(q.desc);
+    const [al, ah] = split(q.avail);
+    const [ul, uh] = split(q.used);
+    const cmds = [
       this.w32Cmd(MMIO.QUEUE_SEL, index),
-      this.w32Cmd(MMIO.QUEUE_NUM, ring.size),
+      this.w32Cmd(MMIO.QUEUE_NUM, q.size),
       this.w32Cmd(MMIO.QUEUE_DESC_LOW, dl),
       this.w32Cmd(MMIO.QUEUE_DESC_HIGH, dh),
       this.w32Cmd(MMIO.QUEUE_DRIVER_LOW, al),
       this.w32Cmd(MMIO.QUEUE_DRIVER_HIGH, ah),
       this.w32Cmd(MMIO.QUEUE_DEVICE_LOW, ul),
       this.w32Cmd(MMIO.QUEUE_DEVICE_HIGH, uh),
-      this.w32Cmd(MMIO.QUEUE_READY, 1),
-    );
+    ];
+    if (ready) cmds.push(this.w32Cmd(MMIO.QUEUE_READY, 1));
+    return cmds;
   }
 
   async driverOk(): Promise<void> {
