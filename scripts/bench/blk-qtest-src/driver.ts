@@ -22,8 +22,8 @@
  * IO=settle: the VMM waits for every request in flight before each command (each round is then
  * one batch, submitted and drained). PIPELINE (1..4) rounds stay on the socket; with MEM=protocol,
  * KICK requests go into the ring per QueueNotify (default 8; 32 and more: all of a round's at
- * once). VMM_FLAGS (e.g.
- * `--cpu-prof --cpu-prof-dir=DIR`) are passed to the VMM's `deno run`, for profiling it.
+ * once). VMM_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=DIR`) are passed to the VMM's `deno run`,
+ * for profiling it.
  *
  * Usage: deno run -A driver.ts FILE BS IODEPTH DIRECT(0|1) RW(randread|randwrite|read|write) RUNTIME
  */
@@ -108,8 +108,9 @@ if (shared) {
 }
 
 /**
- * QtestClient.start, except that VMM_FLAGS (env, e.g. `--cpu-prof --cpu-prof-dir=DIR`) go to
- * the VMM's `deno run`: the VMM listens on the socket itself and the driver connects.
+ * QtestClient.start, except that the `-machine` value is the caller's and VMM_FLAGS (env, e.g.
+ * `--cpu-prof --cpu-prof-dir=DIR`) go to the VMM's `deno run`: the VMM listens on the socket
+ * itself and the driver connects.
  */
 async function startVmm(args: string[], mem: string, machine: string): Promise<QtestClient> {
   const flags = Deno.env.get("VMM_FLAGS") ?? "";
@@ -206,11 +207,7 @@ function hexOf(bytes: Uint8Array): string {
   return hex;
 }
 
-/**
- * The commands resubmitting requests `ks` (new sector, status re-armed, avail entries in one
- * write per contiguous run of slots) and notifying, then reading the used ring (flags, idx and
- * entries in one read) and the request slots (for the status bytes).
- */
+/** The commands of a round that resubmits requests `ks` and learns which finished. */
 function round(ks: number[]): string[] {
   return ram ? sharedRound(ram, ks) : protocolRound(ks);
 }
@@ -229,15 +226,20 @@ function sharedRound(mem: Uint8Array<ArrayBuffer>, ks: number[]): string[] {
     mem[h + 16] = 0xff;
     view.setUint16(ring.avail + 4 + 2 * (ring.availIdx % queueSize), 3 * k, true);
     ring.availIdx = (ring.availIdx + 1) & 0xffff;
-    // The index goes last: the VMM reads it first when the notify arrives.
-    view.setUint16(ring.avail + 2, ring.availIdx, true);
   }
+  // The index last, after the entries it makes available.
+  view.setUint16(ring.avail + 2, ring.availIdx, true);
   // One notify: the device takes every entry the avail idx shows (KICK is for MEM=protocol).
   if (ks.length > 0) cmds.push(dev.notifyCmd(0));
   cmds.push(`readw 0x${(ring.used + 2).toString(16)}`);
   return cmds;
 }
 
+/**
+ * MEM=protocol: the commands resubmitting requests `ks` (new sector, status re-armed, avail
+ * entries in one write per contiguous run of slots) and notifying, then reading the used ring
+ * (flags, idx and entries in one read) and the request slots (for the status bytes).
+ */
 function protocolRound(ks: number[]): string[] {
   const cmds: string[] = [];
   for (let first = 0; first < ks.length; first += KICK) {
