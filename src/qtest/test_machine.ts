@@ -1,10 +1,10 @@
 /**
  * The `accel=test` machine: a microvm without vCPUs or KVM. Guest RAM is plain host memory laid
  * out as the KVM microvm lays it out (or, with -mem-path, that file mapped as a KVM machine maps
- * it, so a client can share it with mem-share=on), the legacy devices sit on the PIO bus and the virtio-mmio
- * devices on the MMIO bus at their usual addresses, and a test client drives all of it through
- * the qtest protocol (protocol.ts) on the `-mod-test` socket, as a guest driver would. Time is a
- * virtual clock the client steps; interrupts are reported to the client.
+ * it, so a client can share it with mem-share=on), the legacy devices sit on the PIO bus and
+ * the virtio-mmio devices on the MMIO bus at their usual addresses, and a test client drives all
+ * of it through the qtest protocol (protocol.ts) on the `-mod-test` socket, as a guest driver
+ * would. Time is a virtual clock the client steps; interrupts are reported to the client.
  *
  * Block I/O runs on io_uring and completes asynchronously; with no event loop here, finished
  * requests are answered before and after each command. By default the machine waits for all

@@ -78,11 +78,7 @@ export class BlkDriver {
   ): Promise<BlkResult> {
     const { qt, ring } = this;
     const header = this.alloc.alloc(16);
-    const hdr = new Uint8Array(16);
-    const v = new DataView(hdr.buffer);
-    v.setUint32(0, type, true);
-    v.setBigUint64(8, sector, true);
-    const commands = [QtestClient.writeCmd(header, hdr)];
+    const commands = [QtestClient.writeCmd(header, requestHeader(type, sector))];
     const buffers: { addr: number; len: number; write?: boolean }[] = [{ addr: header, len: 16 }];
     let dataAddr = -1;
     let dataLen = 0;
@@ -113,6 +109,15 @@ export class BlkDriver {
     const data = options.readLen ? await qt.read(dataAddr, dataLen) : new Uint8Array(0);
     return { head: entry.id, status, usedLen: entry.len, data };
   }
+}
+
+/** A 16-byte request header: type, reserved, sector. */
+export function requestHeader(type: number, sector: bigint): Uint8Array {
+  const h = new Uint8Array(16);
+  const v = new DataView(h.buffer);
+  v.setUint32(0, type, true);
+  v.setBigUint64(8, sector, true);
+  return h;
 }
 
 /** A 16-byte discard / write-zeroes segment. */

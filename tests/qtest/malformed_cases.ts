@@ -10,7 +10,7 @@
  * reached the disk, not only that the device answered.
  */
 import { QtestClient } from "./client.ts";
-import { bit, BLK, BLK_F, BlkDriver, segment, SLOT0 } from "./blk.ts";
+import { bit, BLK, BLK_F, BlkDriver, requestHeader, segment, SLOT0 } from "./blk.ts";
 import {
   DESC_F_INDIRECT as INDIRECT,
   DESC_F_NEXT as NEXT,
@@ -98,14 +98,6 @@ export type MalformedCase = RingCase | QueueCase;
 /** [addr, len, flags, next]: one raw descriptor. */
 type Desc = [addr: number | bigint, len: number, flags: number, next: number];
 
-function header(type: number, sector: bigint): Uint8Array {
-  const h = new Uint8Array(16);
-  const v = new DataView(h.buffer);
-  v.setUint32(0, type, true);
-  v.setBigUint64(8, sector, true);
-  return h;
-}
-
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 
 /** A request's parts in guest RAM: header, `data` (or DATA_FILL bytes), a status byte of 0xff. */
@@ -118,7 +110,7 @@ function parts(
   const dataAddr = blk.alloc.alloc(data.length);
   const status = blk.alloc.alloc(1);
   const commands = [
-    QtestClient.writeCmd(hdr, header(o.type ?? BLK.OUT, o.sector ?? 0n)),
+    QtestClient.writeCmd(hdr, requestHeader(o.type ?? BLK.OUT, o.sector ?? 0n)),
     `writeb ${hex(status)} 0xff`,
   ];
   if (data.length > 0) commands.push(QtestClient.writeCmd(dataAddr, data));
