@@ -25,6 +25,11 @@ export const Errno = {
   ENOTSUP: 95,
   E2BIG: 7,
   ENXIO: 6,
+  EPIPE: 32,
+  ENAMETOOLONG: 36,
+  EADDRINUSE: 98,
+  ECONNRESET: 104,
+  ECONNREFUSED: 111,
 } as const;
 
 const ERRNO_NAMES = new Map<number, string>(Object.entries(Errno).map(([k, v]) => [v, k]));

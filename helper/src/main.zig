@@ -6,4 +6,5 @@ comptime {
     _ = @import("events.zig");
     _ = @import("layout.zig");
     _ = @import("uring.zig");
+    _ = @import("unix_socket.zig");
 }

@@ -5,6 +5,8 @@
  * One client; the session ends when it disconnects or sends `quit`. A socket file the VMM
  * created is removed when the session ends.
  */
+import { POLLIN, POLLOUT, UnixListener, UnixSocket } from "../../ffi/unix_socket.ts";
+import { Errno, SysError } from "../../ffi/libc.ts";
 import { log } from "../util/logger.ts";
 import type { QtestProtocol } from "./protocol.ts";
 import { MAX_TRANSFER } from "./protocol.ts";
@@ -19,8 +21,22 @@ export class QtestSocketError extends Error {
 /** Longest command line: a hex `write` of MAX_TRANSFER bytes plus its words. */
 const MAX_LINE = 2 * MAX_TRANSFER + 256;
 
+/**
+ * The socket is served with blocking waits (a command is answered as soon as it arrives, with
+ * no event-loop wake-up in between). The event loop still runs, so that signal listeners
+ * (SIGTERM) get their turn: after every WAIT_MS of waiting, and every BUSY_MS of steady work
+ * (not more often: a turn of the event loop through a timer takes milliseconds here).
+ */
+const WAIT_MS = 50;
+const BUSY_MS = 1000;
+
+/** Lets the event loop run once (timers, signal listeners). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 export interface QtestConnection {
-  readonly conn: Deno.UnixConn;
+  readonly socket: UnixSocket;
   /** True when the VMM made the socket file (and must remove it). */
   readonly ownsSocket: boolean;
 }
@@ -34,24 +50,24 @@ export async function openQtestSocket(
   onListening: () => void = () => {},
 ): Promise<QtestConnection> {
   try {
-    const conn = await Deno.connect({ transport: "unix", path });
-    return { conn, ownsSocket: false };
+    return { socket: UnixSocket.connect(path), ownsSocket: false };
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.ConnectionRefused)) {
+    const errno = e instanceof SysError ? e.errno : 0;
+    if (errno !== Errno.ENOENT && errno !== Errno.ECONNREFUSED) {
       throw new QtestSocketError(`-mod-test ${path}: cannot connect: ${(e as Error).message}`);
     }
   }
   removeStaleSocket(path);
-  let listener: Deno.UnixListener;
+  let listener: UnixListener;
   try {
-    listener = Deno.listen({ transport: "unix", path });
+    listener = UnixListener.listen(path);
   } catch (e) {
     throw new QtestSocketError(`-mod-test ${path}: cannot listen: ${(e as Error).message}`);
   }
   onListening();
   try {
-    const conn = await listener.accept();
-    return { conn, ownsSocket: true };
+    while (!listener.waitForClient(WAIT_MS)) await yieldToEventLoop();
+    return { socket: listener.accept(), ownsSocket: true };
   } finally {
     listener.close();
   }
@@ -71,20 +87,33 @@ function removeStaleSocket(path: string): void {
 }
 
 /**
- * Reads command lines from `conn` and answers each through `protocol` until the client hangs
+ * Reads command lines from `socket` and answers each through `protocol` until the client hangs
  * up or quits. Replies to the commands of one read are sent in one write, so a client may
  * pipeline commands.
  */
-export async function serveQtest(conn: Deno.Conn, protocol: QtestProtocol): Promise<void> {
+export async function serveQtest(socket: UnixSocket, protocol: QtestProtocol): Promise<void> {
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
   const buf = new Uint8Array(1 << 20);
   let pending = "";
   let overlong = false;
+  let lastYield = performance.now();
+  /** Lets the event loop run when BUSY_MS of work went by without it. */
+  const keepEventLoopAlive = async () => {
+    await yieldToEventLoop();
+    lastYield = performance.now();
+  };
   for (;;) {
     let n: number | null;
     try {
-      n = await conn.read(buf);
+      n = socket.tryRead(buf);
+      while (n === 0) {
+        if (!socket.waitFor(POLLIN, WAIT_MS)) {
+          await yieldToEventLoop();
+          lastYield = performance.now();
+        }
+        n = socket.tryRead(buf);
+      }
     } catch (e) {
       log.debug(`qtest: read ended: ${(e as Error).message}`);
       return;
@@ -118,17 +147,22 @@ export async function serveQtest(conn: Deno.Conn, protocol: QtestProtocol): Prom
     }
     if (out.length > 0) {
       try {
-        await writeAll(conn, encoder.encode(out.join("\n") + "\n"));
+        await sendAll(socket, encoder.encode(out.join("\n") + "\n"));
       } catch (e) {
         log.debug(`qtest: write failed: ${(e as Error).message}`);
         return;
       }
     }
     if (protocol.quitRequested) return;
+    if (performance.now() - lastYield >= BUSY_MS) await keepEventLoopAlive();
   }
 }
 
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < data.length) done += await conn.write(data.subarray(done));
+/** Sends all of `data`, waiting for room when the client's buffer is full. */
+async function sendAll(socket: UnixSocket, data: Uint8Array): Promise<void> {
+  let done = socket.trySend(data);
+  while (done < data.length) {
+    if (!socket.waitFor(POLLOUT, WAIT_MS)) await yieldToEventLoop();
+    done += socket.trySend(data.subarray(done));
+  }
 }

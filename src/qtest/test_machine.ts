@@ -209,11 +209,9 @@ export async function runTestMachine(config: VmConfig): Promise<number> {
   try {
     const opened = await openQtestSocket(path, () => ownsSocket = true);
     try {
-      await serveQtest(opened.conn, new QtestProtocol(machine));
+      await serveQtest(opened.socket, new QtestProtocol(machine));
     } finally {
-      try {
-        opened.conn.close();
-      } catch { /* already closed by the peer */ }
+      opened.socket.close();
     }
     return 0;
   } catch (e) {
