@@ -28,6 +28,11 @@ function hex(n: number): string {
 export class GuestMemory {
   readonly regions: readonly RamRegion[];
   readonly #views: DataView[];
+  /** First and one-past-last guest address of each region, as plain numbers. */
+  readonly #starts: number[];
+  readonly #ends: number[];
+  /** The region that answered the last lookup: accesses cluster (rings, a request's buffers). */
+  #last = 0;
 
   constructor(regions: RamRegion[]) {
     const sorted = [...regions].sort((a, b) => a.gpa - b.gpa);
@@ -44,6 +49,8 @@ export class GuestMemory {
     }
     this.regions = sorted;
     this.#views = sorted.map((r) => new DataView(r.bytes.buffer, r.bytes.byteOffset, r.size));
+    this.#starts = sorted.map((r) => r.gpa);
+    this.#ends = sorted.map((r) => r.gpa + r.size);
   }
 
   /** Anonymous RAM for tests: `size` bytes at `gpa`, zero-filled. */
@@ -59,10 +66,16 @@ export class GuestMemory {
   /** Index of the region holding [gpa, gpa+len), or -1 when the range is not entirely in one. */
   #find(gpa: number, len: number): number {
     if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) return -1;
-    const rs = this.regions;
-    for (let i = 0; i < rs.length; i++) {
-      const r = rs[i];
-      if (gpa >= r.gpa && gpa + len <= r.gpa + r.size) return i;
+    const last = this.#last;
+    if (last < this.#starts.length && gpa >= this.#starts[last] && gpa + len <= this.#ends[last]) {
+      return last;
+    }
+    const starts = this.#starts;
+    for (let i = 0; i < starts.length; i++) {
+      if (gpa >= starts[i] && gpa + len <= this.#ends[i]) {
+        this.#last = i;
+        return i;
+      }
     }
     return -1;
   }
@@ -136,41 +149,49 @@ export class GuestMemory {
     return r.bytes.subarray(gpa - r.gpa, gpa - r.gpa + n);
   }
 
-  #view(gpa: number, len: number): [DataView, number] {
-    const i = this.#region(gpa, len);
-    return [this.#views[i], gpa - this.regions[i].gpa];
-  }
-
+  // The accessors look the region up, then read its DataView at the offset (no tuple: these
+  // run several times per request on the data path).
   readU8(gpa: number): number {
-    const [v, o] = this.#view(gpa, 1);
-    return v.getUint8(o);
+    const i = this.#region(gpa, 1);
+    return this.#views[i].getUint8(gpa - this.#starts[i]);
   }
   readU16(gpa: number): number {
-    const [v, o] = this.#view(gpa, 2);
-    return v.getUint16(o, true);
+    const i = this.#region(gpa, 2);
+    return this.#views[i].getUint16(gpa - this.#starts[i], true);
   }
   readU32(gpa: number): number {
-    const [v, o] = this.#view(gpa, 4);
-    return v.getUint32(o, true);
+    const i = this.#region(gpa, 4);
+    return this.#views[i].getUint32(gpa - this.#starts[i], true);
   }
   readU64(gpa: number): bigint {
-    const [v, o] = this.#view(gpa, 8);
-    return v.getBigUint64(o, true);
+    const i = this.#region(gpa, 8);
+    return this.#views[i].getBigUint64(gpa - this.#starts[i], true);
+  }
+  /**
+   * The u64 at `gpa` as a number when it is below 2^53, else -1 (addresses the guest wrote:
+   * one that large is outside RAM anyway, and the caller reads it again as a bigint to say so).
+   */
+  readU64Number(gpa: number): number {
+    const i = this.#region(gpa, 8);
+    const v = this.#views[i];
+    const o = gpa - this.#starts[i];
+    const high = v.getUint32(o + 4, true);
+    return high < 0x20_0000 ? high * 0x1_0000_0000 + v.getUint32(o, true) : -1;
   }
   writeU8(gpa: number, value: number): void {
-    const [v, o] = this.#view(gpa, 1);
-    v.setUint8(o, value);
+    const i = this.#region(gpa, 1);
+    this.#views[i].setUint8(gpa - this.#starts[i], value);
   }
   writeU16(gpa: number, value: number): void {
-    const [v, o] = this.#view(gpa, 2);
-    v.setUint16(o, value, true);
+    const i = this.#region(gpa, 2);
+    this.#views[i].setUint16(gpa - this.#starts[i], value, true);
   }
   writeU32(gpa: number, value: number): void {
-    const [v, o] = this.#view(gpa, 4);
-    v.setUint32(o, value, true);
+    const i = this.#region(gpa, 4);
+    this.#views[i].setUint32(gpa - this.#starts[i], value, true);
   }
   writeU64(gpa: number, value: bigint): void {
-    const [v, o] = this.#view(gpa, 8);
-    v.setBigUint64(o, value, true);
+    const i = this.#region(gpa, 8);
+    this.#views[i].setBigUint64(gpa - this.#starts[i], value, true);
   }
 }

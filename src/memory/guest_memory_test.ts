@@ -42,3 +42,34 @@ Deno.test("guest memory: overlapping regions are refused", () => {
     GuestMemoryError,
   );
 });
+
+Deno.test("guest memory: accesses alternating between regions each reach their own", () => {
+  // The last region found is tried first; every other access must still find the right one.
+  const m = new GuestMemory([
+    { gpa: 0, size: 4096, bytes: new Uint8Array(4096) },
+    { gpa: 0x1_0000_0000, size: 4096, bytes: new Uint8Array(4096) },
+  ]);
+  for (let i = 0; i < 8; i++) {
+    m.writeU32(0x10 + 4 * i, i);
+    m.writeU32(0x1_0000_0010 + 4 * i, 100 + i);
+  }
+  for (let i = 0; i < 8; i++) {
+    assertEquals(m.readU32(0x1_0000_0010 + 4 * i), 100 + i);
+    assertEquals(m.readU32(0x10 + 4 * i), i);
+  }
+  assertThrows(() => m.readU32(0x1000), GuestMemoryError);
+  assertThrows(() => m.readU32(0xffe), GuestMemoryError);
+});
+
+Deno.test("guest memory: readU64Number is exact below 2^53 and -1 from there", () => {
+  const m = GuestMemory.anonymous(64);
+  m.writeU64(0, 2n ** 53n - 1n);
+  assertEquals(m.readU64Number(0), Number.MAX_SAFE_INTEGER);
+  m.writeU64(8, 2n ** 53n);
+  assertEquals(m.readU64Number(8), -1);
+  m.writeU64(16, 0xffff_ffff_ffff_ffffn);
+  assertEquals(m.readU64Number(16), -1);
+  m.writeU64(24, 0x1234_5678_9abcn);
+  assertEquals(m.readU64Number(24), 0x1234_5678_9abc);
+  assertThrows(() => m.readU64Number(60), GuestMemoryError);
+});

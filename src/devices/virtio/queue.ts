@@ -16,8 +16,16 @@
 import type { GuestMemory } from "../../memory/guest_memory.ts";
 import { DescFlag, VIRTQ_AVAIL_F_NO_INTERRUPT } from "./constants.ts";
 
-/** Guest addresses above this do not fit a JS number exactly. */
-const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
+/** A descriptor as read from guest RAM, before any check (see Queue.#readDescriptor). */
+interface RawDescriptor {
+  /** Where it sits in guest RAM. */
+  readonly at: number;
+  /** -1 when 2^53 or more. */
+  readonly addr: number;
+  readonly len: number;
+  readonly flags: number;
+  readonly next: number;
+}
 
 /** The largest queue size a split ring can have (§2.7). */
 export const MAX_QUEUE_SIZE = 32768;
@@ -60,6 +68,28 @@ export function usedRingBytes(size: number): number {
   return 6 + 8 * size;
 }
 
+/**
+ * DataViews over the three ring parts as they were when made: ring accesses, several per
+ * request, then cost no region lookup. Made again when the memory, an address or the size
+ * changed (the transport sets those fields directly).
+ */
+interface RingViews {
+  readonly memory: GuestMemory;
+  readonly descTable: number;
+  readonly availRing: number;
+  readonly usedRing: number;
+  readonly size: number;
+  readonly desc: DataView;
+  readonly avail: DataView;
+  readonly used: DataView;
+}
+
+function viewOf(memory: GuestMemory, gpa: number, len: number): DataView {
+  // GuestMemoryError when the range is not in RAM, as a read through `memory` would throw.
+  const bytes = memory.slice(gpa, len);
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export class Queue {
   /** Driver-chosen size (QueueNum); starts at the maximum. */
   size: number;
@@ -78,6 +108,7 @@ export class Queue {
   nextUsed = 0;
   /** `nextUsed` when the driver was last interrupted, or null before the first interrupt. */
   #signalledUsed: number | null = null;
+  #views: RingViews | null = null;
 
   constructor(readonly maxSize: number) {
     if (!Number.isInteger(maxSize) || maxSize < 1 || maxSize > MAX_QUEUE_SIZE) {
@@ -101,6 +132,30 @@ export class Queue {
     this.nextAvail = 0;
     this.nextUsed = 0;
     this.#signalledUsed = null;
+    this.#views = null;
+  }
+
+  #ring(memory: GuestMemory): RingViews {
+    const v = this.#views;
+    if (
+      v !== null && v.memory === memory && v.descTable === this.descTable &&
+      v.availRing === this.availRing && v.usedRing === this.usedRing && v.size === this.size
+    ) {
+      return v;
+    }
+    const size = this.size;
+    const made: RingViews = {
+      memory,
+      descTable: this.descTable,
+      availRing: this.availRing,
+      usedRing: this.usedRing,
+      size,
+      desc: viewOf(memory, this.descTable, descTableBytes(size)),
+      avail: viewOf(memory, this.availRing, availRingBytes(size)),
+      used: viewOf(memory, this.usedRing, usedRingBytes(size)),
+    };
+    this.#views = made;
+    return made;
   }
 
   /** Null when the queue can be used, otherwise what is wrong with what the driver set up. */
@@ -128,7 +183,7 @@ export class Queue {
 
   /** The driver's avail->idx. */
   availIdx(memory: GuestMemory): number {
-    return memory.readU16(this.availRing + 2);
+    return this.#ring(memory).avail.getUint16(2, true);
   }
 
   /** How many chains the driver has made available and the device has not taken. */
@@ -147,7 +202,7 @@ export class Queue {
   pop(memory: GuestMemory): DescriptorChain | null {
     if (this.pending(memory) === 0) return null;
     const slot = this.nextAvail % this.size;
-    const head = memory.readU16(this.availRing + 4 + 2 * slot);
+    const head = this.#ring(memory).avail.getUint16(4 + 2 * slot, true);
     const chain = this.#walk(memory, head);
     this.nextAvail = (this.nextAvail + 1) & 0xffff;
     return chain;
@@ -155,13 +210,13 @@ export class Queue {
 
   /** Gives chain `head` back to the driver with `len` bytes written into its buffers. */
   addUsed(memory: GuestMemory, head: number, len: number): void {
-    const slot = this.nextUsed % this.size;
-    const entry = this.usedRing + 4 + 8 * slot;
-    memory.writeU32(entry, head);
-    memory.writeU32(entry + 4, len >>> 0);
+    const used = this.#ring(memory).used;
+    const entry = 4 + 8 * (this.nextUsed % this.size);
+    used.setUint32(entry, head, true);
+    used.setUint32(entry + 4, len >>> 0, true);
     this.nextUsed = (this.nextUsed + 1) & 0xffff;
     // The entry must be visible before the index that publishes it.
-    memory.writeU16(this.usedRing + 2, this.nextUsed);
+    used.setUint16(2, this.nextUsed, true);
   }
 
   /**
@@ -173,11 +228,10 @@ export class Queue {
     const old = this.#signalledUsed;
     this.#signalledUsed = newUsed;
     if (old === newUsed) return false;
-    if (!this.eventIdx) {
-      return (memory.readU16(this.availRing) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
-    }
+    const avail = this.#ring(memory).avail;
+    if (!this.eventIdx) return (avail.getUint16(0, true) & VIRTQ_AVAIL_F_NO_INTERRUPT) === 0;
     if (old === null) return true;
-    const usedEvent = memory.readU16(this.availRing + 4 + 2 * this.size);
+    const usedEvent = avail.getUint16(4 + 2 * this.size, true);
     return needEvent(usedEvent, newUsed, old);
   }
 
@@ -187,18 +241,35 @@ export class Queue {
    * processing when true, so a notification racing with this write is never lost.
    */
   enableNotification(memory: GuestMemory): boolean {
-    if (this.eventIdx) {
-      memory.writeU16(this.usedRing + 4 + 8 * this.size, this.nextAvail);
-    }
+    if (this.eventIdx) this.#ring(memory).used.setUint16(4 + 8 * this.size, this.nextAvail, true);
     return this.pending(memory) > 0;
   }
 
-  #readDescriptor(memory: GuestMemory, addr: number) {
+  /**
+   * The descriptor at guest address `at`. `addr` is -1 when the guest wrote 2^53 or more (then
+   * outside RAM; the error message reads the exact value again from `at`).
+   */
+  #readDescriptor(memory: GuestMemory, at: number): RawDescriptor {
     return {
-      addr: memory.readU64(addr),
-      len: memory.readU32(addr + 8),
-      flags: memory.readU16(addr + 12),
-      next: memory.readU16(addr + 14),
+      at,
+      addr: memory.readU64Number(at),
+      len: memory.readU32(at + 8),
+      flags: memory.readU16(at + 12),
+      next: memory.readU16(at + 14),
+    };
+  }
+
+  /** Descriptor `index` of the ring's own table (see #readDescriptor). */
+  #ringDescriptor(memory: GuestMemory, index: number): RawDescriptor {
+    const desc = this.#ring(memory).desc;
+    const o = DESCRIPTOR_SIZE * index;
+    const high = desc.getUint32(o + 4, true);
+    return {
+      at: this.descTable + o,
+      addr: high < 0x20_0000 ? high * 0x1_0000_0000 + desc.getUint32(o, true) : -1,
+      len: desc.getUint32(o + 8, true),
+      flags: desc.getUint16(o + 12, true),
+      next: desc.getUint16(o + 14, true),
     };
   }
 
@@ -208,19 +279,21 @@ export class Queue {
     }
     const out: Descriptor[] = [];
     let sawWritable = false;
-    const push = (addr: bigint, len: number, writable: boolean, at: string | number) => {
-      // A descriptor of the ring itself comes as its index; its name is built only for errors.
-      const where = typeof at === "number" ? `descriptor ${at} (head ${head})` : at;
-      const a = Number(addr);
-      if (addr > MAX_SAFE_BIGINT || !memory.contains(a, len)) {
-        // The guest's address as written: above 2^53 the number `a` is rounded.
-        throw new QueueError(`${where}: buffer ${hex(addr)}+${hex(len)} is outside guest RAM`);
+    const push = (d: RawDescriptor, at: string | number) => {
+      const writable = (d.flags & DescFlag.WRITE) !== 0;
+      if (d.addr < 0 || !memory.contains(d.addr, d.len)) {
+        // A descriptor of the ring itself comes as its index; its name is built only for errors.
+        const where = typeof at === "number" ? `descriptor ${at} (head ${head})` : at;
+        // The guest's address as written (a number would round it above 2^53).
+        const written = memory.readU64(d.at);
+        throw new QueueError(`${where}: buffer ${hex(written)}+${hex(d.len)} is outside guest RAM`);
       }
       if (!writable && sawWritable) {
+        const where = typeof at === "number" ? `descriptor ${at} (head ${head})` : at;
         throw new QueueError(`${where}: a device-readable buffer follows a device-writable one`);
       }
       sawWritable ||= writable;
-      out.push({ addr: a, len, writable });
+      out.push({ addr: d.addr, len: d.len, writable });
     };
 
     let index = head;
@@ -229,17 +302,17 @@ export class Queue {
       if (++steps > this.size) {
         throw new QueueError(`chain at head ${head} is longer than the queue size ${this.size}`);
       }
-      const d = this.#readDescriptor(memory, this.descTable + DESCRIPTOR_SIZE * index);
+      const d = this.#ringDescriptor(memory, index);
       if (d.flags & DescFlag.INDIRECT) {
         const where = `descriptor ${index} (head ${head})`;
         if (!this.indirect) {
           throw new QueueError(`${where}: INDIRECT without VIRTIO_F_INDIRECT_DESC`);
         }
         if (d.flags & DescFlag.NEXT) throw new QueueError(`${where}: INDIRECT combined with NEXT`);
-        this.#walkIndirect(memory, d.addr, d.len, where, push);
+        this.#walkIndirect(memory, d, where, push);
         break;
       }
-      push(d.addr, d.len, (d.flags & DescFlag.WRITE) !== 0, index);
+      push(d, index);
       if (!(d.flags & DescFlag.NEXT)) break;
       if (d.next >= this.size) {
         throw new QueueError(
@@ -253,11 +326,11 @@ export class Queue {
 
   #walkIndirect(
     memory: GuestMemory,
-    tableAddr: bigint,
-    tableLen: number,
+    table: RawDescriptor,
     where: string,
-    push: (addr: bigint, len: number, writable: boolean, where: string | number) => void,
+    push: (d: RawDescriptor, where: string | number) => void,
   ): void {
+    const tableLen = table.len;
     if (tableLen === 0 || tableLen % DESCRIPTOR_SIZE !== 0) {
       throw new QueueError(`${where}: indirect table length ${tableLen} is not a multiple of 16`);
     }
@@ -267,10 +340,11 @@ export class Queue {
         `${where}: indirect table has ${count} entries, more than the queue size ${this.size}`,
       );
     }
-    const base = Number(tableAddr);
-    if (tableAddr > MAX_SAFE_BIGINT || !memory.contains(base, tableLen)) {
+    const base = table.addr;
+    if (base < 0 || !memory.contains(base, tableLen)) {
+      const written = memory.readU64(table.at);
       throw new QueueError(
-        `${where}: indirect table ${hex(tableAddr)}+${hex(tableLen)} is outside RAM`,
+        `${where}: indirect table ${hex(written)}+${hex(tableLen)} is outside RAM`,
       );
     }
     let index = 0;
@@ -280,7 +354,7 @@ export class Queue {
       const d = this.#readDescriptor(memory, base + DESCRIPTOR_SIZE * index);
       const at = `${where}, indirect entry ${index}`;
       if (d.flags & DescFlag.INDIRECT) throw new QueueError(`${at}: nested indirect table`);
-      push(d.addr, d.len, (d.flags & DescFlag.WRITE) !== 0, at);
+      push(d, at);
       if (!(d.flags & DescFlag.NEXT)) return;
       if (d.next >= count) {
         throw new QueueError(`${at}: next ${d.next} is outside the ${count}-entry table`);

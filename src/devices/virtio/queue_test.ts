@@ -185,3 +185,28 @@ Deno.test("queue: constructor refuses sizes that are not powers of 2", () => {
   assertThrows(() => new Queue(100), RangeError);
   assertThrows(() => new Queue(65536), RangeError);
 });
+
+Deno.test("queue: rings moved or resized by the driver are read at their new place", () => {
+  // The queue keeps views of the rings between accesses; they must follow every change.
+  const { memory, ring, q } = setup();
+  ring.publish(ring.chain([{ addr: 0x8000, len: 16 }, { addr: 0x9000, len: 1, write: true }]));
+  assertEquals(q.pop(memory)!.descriptors[0].addr, 0x8000);
+  q.reset();
+  const moved = DriverRing.at(memory, 4, 0x20000);
+  q.size = 4;
+  q.descTable = moved.desc;
+  q.availRing = moved.avail;
+  q.usedRing = moved.used;
+  q.ready = true;
+  assertEquals(q.validate(memory), null);
+  const head = moved.chain([{ addr: 0xa000, len: 16 }, { addr: 0xb000, len: 1, write: true }]);
+  moved.publish(head);
+  const chain = q.pop(memory)!;
+  assertEquals([chain.head, chain.descriptors[0].addr], [head, 0xa000]);
+  q.addUsed(memory, head, 1);
+  assertEquals([moved.usedIdx, ring.usedIdx], [1, 0]);
+  // Another memory object (a device thread's own view of RAM) is read through, too.
+  const other = new GuestMemory(memory.regions.map((r) => ({ ...r })));
+  moved.publish(moved.chain([{ addr: 0xc000, len: 16 }, { addr: 0xd000, len: 1, write: true }]));
+  assertEquals(q.pop(other)!.descriptors[0].addr, 0xc000);
+});

@@ -115,8 +115,41 @@ function gather(memory: GuestMemory, segments: readonly Segment[], len: number):
   return out;
 }
 
+const NO_SEGMENTS: readonly Segment[] = [];
+
+/**
+ * The layout every driver uses: a 16-byte header descriptor, at most one data descriptor, a
+ * 1-byte status descriptor. Parsed without the general splitting; null for any other layout.
+ */
+function parseUsualLayout(chain: DescriptorChain, memory: GuestMemory): BlkRequest | null {
+  const ds = chain.descriptors;
+  if (ds.length < 2 || ds.length > 3) return null;
+  const header = ds[0];
+  const status = ds[ds.length - 1];
+  if (header.writable || header.len !== HEADER_SIZE || !status.writable || status.len !== 1) {
+    return null;
+  }
+  const data = ds.length === 3 ? ds[1] : null;
+  if (data !== null && data.len === 0) return null;
+  const segments = data === null ? NO_SEGMENTS : [data];
+  const intoDevice = data !== null && !data.writable;
+  return {
+    head: chain.head,
+    type: memory.readU32(header.addr),
+    sector: memory.readU64(header.addr + 8),
+    readable: intoDevice ? segments : NO_SEGMENTS,
+    readableLen: intoDevice ? data.len : 0,
+    writable: intoDevice ? NO_SEGMENTS : segments,
+    writableLen: intoDevice || data === null ? 0 : data.len,
+    statusAddr: status.addr,
+    problem: null,
+  };
+}
+
 /** Reads the request out of a validated chain. Never throws for a chain `Queue.pop` returned. */
 export function parseRequest(chain: DescriptorChain, memory: GuestMemory): BlkRequest {
+  const usual = parseUsualLayout(chain, memory);
+  if (usual !== null) return usual;
   const readableAll = chain.descriptors.filter((d) => !d.writable && d.len > 0);
   const writableAll = chain.descriptors.filter((d) => d.writable && d.len > 0);
   const writableTotal = total(writableAll);
@@ -179,9 +212,12 @@ function rangeOffset(
   sector: bigint,
   bytes: number,
 ): number | null {
-  const sectors = BigInt(Math.ceil(bytes / SECTOR_SIZE));
-  if (sector > ctx.capacitySectors || sector + sectors > ctx.capacitySectors) return null;
-  return Number(sector) * SECTOR_SIZE;
+  // As numbers (this runs for every read and write): the capacity is far below 2^53, and a
+  // sector that large, rounded, is still past it.
+  const first = Number(sector);
+  const capacity = Number(ctx.capacitySectors);
+  if (first > capacity || first + Math.ceil(bytes / SECTOR_SIZE) > capacity) return null;
+  return first * SECTOR_SIZE;
 }
 
 /**

@@ -55,6 +55,54 @@ Deno.test("request: header split over two descriptors, status sharing the data d
   assertEquals(memory.read(0x1000, 1024), disk.subarray(1024, 2048));
 });
 
+Deno.test("request: the usual three descriptors parse as the same request split otherwise", () => {
+  const memory = GuestMemory.anonymous(0x10000);
+  header(memory, 0x100, RequestType.IN, 7n);
+  const usual = parseRequest(
+    { head: 3, descriptors: [R(0x100, 16), W(0x1000, 512), W(0x2000, 1)] },
+    memory,
+  );
+  const split = parseRequest(
+    {
+      head: 3,
+      descriptors: [R(0x100, 8), R(0x108, 8), W(0x1000, 256), W(0x1100, 256), W(0x2000, 1)],
+    },
+    memory,
+  );
+  assertEquals(
+    [usual.type, usual.sector, usual.readableLen, usual.writableLen, usual.statusAddr],
+    [split.type, split.sector, split.readableLen, split.writableLen, split.statusAddr],
+  );
+  assertEquals(usual.writable.map((d) => [d.addr, d.len]), [[0x1000, 512]]);
+  assertEquals(usual.readable, []);
+  // OUT: the data is device-readable; FLUSH: no data descriptor at all.
+  header(memory, 0x100, RequestType.OUT, 9n);
+  const out = parseRequest(
+    { head: 0, descriptors: [R(0x100, 16), R(0x1000, 1024), W(0x2000, 1)] },
+    memory,
+  );
+  assertEquals([out.sector, out.readableLen, out.writableLen, out.statusAddr], [
+    9n,
+    1024,
+    0,
+    0x2000,
+  ]);
+  header(memory, 0x100, RequestType.FLUSH, 0n);
+  const flush = parseRequest({ head: 0, descriptors: [R(0x100, 16), W(0x2000, 1)] }, memory);
+  assertEquals([flush.type, flush.readableLen, flush.writableLen, flush.statusAddr], [
+    RequestType.FLUSH,
+    0,
+    0,
+    0x2000,
+  ]);
+  // A zero-length data descriptor is skipped, as in any layout.
+  const empty = parseRequest(
+    { head: 0, descriptors: [R(0x100, 16), W(0x1000, 0), W(0x2000, 1)] },
+    memory,
+  );
+  assertEquals([empty.readableLen, empty.writableLen, empty.statusAddr], [0, 0, 0x2000]);
+});
+
 Deno.test("request: header and data in one readable descriptor (any layout)", () => {
   const memory = GuestMemory.anonymous(0x10000);
   header(memory, 0x100, RequestType.OUT, 1n);
