@@ -210,7 +210,7 @@ export class QtestProtocol {
     const s1 = line.indexOf(" ");
     if (s1 < 4 || s1 > 6) return null;
     const s2 = line.indexOf(" ", s1 + 1);
-    if (s2 < 0) return null;
+    if (s2 < 0) return this.#fastRead(line, s1);
     const addr = quickNumber(line, s1 + 1, s2);
     if (addr < 0) return null;
     const s3 = line.indexOf(" ", s2 + 1);
@@ -242,6 +242,19 @@ export class QtestProtocol {
     for (let i = 0, v = arg; i < width; i++, v = Math.floor(v / 256)) data[i] = v % 256;
     this.#write(addr, data);
     return "OK";
+  }
+
+  /** `read[bwl] ADDR` (a driver polling a ring index or a register), or null. */
+  #fastRead(line: string, s1: number): string | null {
+    if (s1 !== 5 || !line.startsWith("read")) return null;
+    const width = WIDTHS[line[4]];
+    if (width === undefined || width === 8) return null;
+    const addr = quickNumber(line, 6, line.length);
+    if (addr < 0) return null;
+    const data = this.#read(addr, width);
+    let value = 0;
+    for (let i = width - 1; i >= 0; i--) value = value * 256 + data[i];
+    return `OK 0x${value.toString(16).padStart(16, "0")}`;
   }
 
   #execute(words: string[]): string {
