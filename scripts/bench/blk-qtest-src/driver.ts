@@ -23,7 +23,10 @@
  * one batch, submitted and drained). PIPELINE (1..4) rounds stay on the socket; with MEM=protocol,
  * KICK requests go into the ring per QueueNotify (default 8; 32 and more: all of a round's at
  * once). VMM_FLAGS (e.g. `--cpu-prof --cpu-prof-dir=DIR`) are passed to the VMM's `deno run`,
- * for profiling it.
+ * for profiling it. CPU (unset or empty: no pinning): once the VMM is up, the main threads of this
+ * process and of the VMM (which serves the socket and submits and reaps the io_uring I/O) are
+ * pinned to that CPU with `taskset -p -c CPU PID`, so the serial round trip never wakes another
+ * CPU; their other threads stay free (see pin.ts).
  *
  * Usage: deno run -A driver.ts FILE BS IODEPTH DIRECT(0|1) RW(randread|randwrite|read|write) RUNTIME
  */
@@ -32,6 +35,7 @@ import { hostBytes, mapFileRam } from "../../../ffi/guest_ram.ts";
 import { close, O_RDWR, open } from "../../../ffi/libc.ts";
 import { QtestClient } from "../../../tests/qtest/client.ts";
 import { BlockingConn } from "./blocking_conn.ts";
+import { parseCpu, pinMainThread } from "./pin.ts";
 import {
   GuestAllocator,
   RemoteRing,
@@ -83,6 +87,14 @@ if (!["shared", "protocol"].includes(memMode)) {
   Deno.exit(2);
 }
 const shared = memMode === "shared";
+/** CPU (env): the CPU both main threads go on, null for none; checked before the VMM starts. */
+let pinCpu: number | null = null;
+try {
+  pinCpu = parseCpu(Deno.env.get("CPU"), navigator.hardwareConcurrency);
+} catch (e) {
+  console.error(`driver.ts: ${(e as Error).message}`);
+  Deno.exit(2);
+}
 const ramFile = `/dev/shm/blk-qtest-${Deno.pid}.ram`;
 const vmmArgs = [
   "-drive",
@@ -96,6 +108,17 @@ const qt = await startVmm(
   `${memory}M`,
   shared ? "microvm,accel=test,mem-share=on" : "microvm,accel=test",
 );
+if (pinCpu !== null) {
+  try {
+    await pinMainThread(Deno.pid, pinCpu);
+    await pinMainThread(qt.child.pid, pinCpu);
+  } catch (e) {
+    // Hang up first so the VMM exits too.
+    await qt.close();
+    console.error(`driver.ts: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}
 /** Guest RAM as the VMM has it (MEM=shared): byte `gpa` at index `gpa` (RAM is below 3 GiB). */
 let ram: Uint8Array<ArrayBuffer> | null = null;
 if (shared) {
