@@ -157,13 +157,21 @@ export class UringBackend implements AsyncBlockBackend {
     }
   }
 
-  /** O_DIRECT takes a guest buffer as it is only when it is block-aligned in memory. */
-  #needsBounce(buffers: readonly Uint8Array[]): boolean {
-    if (!this.direct) return false;
-    for (const b of buffers) {
-      if (b.length % DIRECT_IO_ALIGN !== 0 || hostAddress(b) % DIRECT_IO_ALIGN !== 0) return true;
+  /**
+   * The host address and length of each non-empty buffer, or null when one is not
+   * block-aligned in memory with O_DIRECT (that operation then goes through a bounce buffer).
+   * One pass: this runs for every read and write.
+   */
+  #piecesOf(buffers: readonly Uint8Array[]): { addr: number; len: number }[] | null {
+    const pieces: { addr: number; len: number }[] = [];
+    for (let i = 0; i < buffers.length; i++) {
+      const b = buffers[i];
+      const len = b.length;
+      const addr = hostAddress(b);
+      if (this.direct && (len % DIRECT_IO_ALIGN !== 0 || addr % DIRECT_IO_ALIGN !== 0)) return null;
+      if (len > 0) pieces.push({ addr, len });
     }
-    return false;
+    return pieces;
   }
 
   #queue(op: Omit<Op, "tag">): void {
@@ -187,7 +195,8 @@ export class UringBackend implements AsyncBlockBackend {
   readv(dsts: readonly Uint8Array[], offset: number, done: IoDone): void {
     const total = totalLength(dsts);
     this.#check(offset, total, "read");
-    if (this.#needsBounce(dsts)) {
+    const pieces = this.#piecesOf(dsts);
+    if (pieces === null) {
       const bounce = alignedBuffer(total);
       this.#queue({
         opcode: UringOp.READV,
@@ -201,10 +210,7 @@ export class UringBackend implements AsyncBlockBackend {
     }
     this.#queue({
       opcode: UringOp.READV,
-      pieces: dsts.filter((d) => d.length > 0).map((d) => ({
-        addr: hostAddress(d),
-        len: d.length,
-      })),
+      pieces,
       offset,
       done,
       scatterTo: null,
@@ -217,8 +223,8 @@ export class UringBackend implements AsyncBlockBackend {
     const total = totalLength(srcs);
     this.#check(offset, total, "write");
     let bounce: Uint8Array | null = null;
-    let pieces: { addr: number; len: number }[];
-    if (this.#needsBounce(srcs)) {
+    let pieces = this.#piecesOf(srcs);
+    if (pieces === null) {
       bounce = alignedBuffer(total);
       let at = 0;
       for (const s of srcs) {
@@ -226,11 +232,6 @@ export class UringBackend implements AsyncBlockBackend {
         at += s.length;
       }
       pieces = [{ addr: hostAddress(bounce), len: total }];
-    } else {
-      pieces = srcs.filter((s) => s.length > 0).map((s) => ({
-        addr: hostAddress(s),
-        len: s.length,
-      }));
     }
     this.#queue({ opcode: UringOp.WRITEV, pieces, offset, done, scatterTo: null, bounce });
   }
@@ -329,6 +330,16 @@ export class UringBackend implements AsyncBlockBackend {
 
   /** One completion: done, failed, or cut short (the rest goes back in the queue). */
   #complete(op: Op, res: number): void {
+    if (op.opcode === UringOp.FDATASYNC && res >= 0) {
+      this.#finish(op, null);
+      return;
+    }
+    let remaining = 0;
+    for (let i = 0; i < op.pieces.length; i++) remaining += op.pieces[i].len;
+    if (res >= remaining) {
+      this.#finish(op, null);
+      return;
+    }
     const what = op.opcode === UringOp.READV
       ? "read"
       : op.opcode === UringOp.WRITEV
@@ -336,15 +347,6 @@ export class UringBackend implements AsyncBlockBackend {
       : "fdatasync";
     if (res < 0) {
       this.#finish(op, `${this.path}: ${what} at ${op.offset}: ${errnoName(-res)}`);
-      return;
-    }
-    if (op.opcode === UringOp.FDATASYNC) {
-      this.#finish(op, null);
-      return;
-    }
-    const remaining = op.pieces.reduce((n, p) => n + p.len, 0);
-    if (res >= remaining) {
-      this.#finish(op, null);
       return;
     }
     if (res === 0) {
