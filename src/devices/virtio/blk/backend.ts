@@ -49,7 +49,9 @@ export interface FileBackendOptions {
 }
 
 export function totalLength(buffers: readonly Uint8Array[]): number {
-  return buffers.reduce((n, b) => n + b.length, 0);
+  let n = 0;
+  for (let i = 0; i < buffers.length; i++) n += buffers[i].length;
+  return n;
 }
 
 /** Zeroes written per call when a range must be cleared. */

@@ -32,6 +32,7 @@ import {
   planRequest,
   type RangeBackend,
   type RequestContext,
+  type RequestResult,
 } from "./request.ts";
 import { IopsThrottle } from "./throttle.ts";
 import { openUringBackend } from "./uring_backend.ts";
@@ -430,14 +431,9 @@ export class BlockDevice implements VirtioDevice {
       this.#unsignalled.add(index);
       return;
     }
-    const answer = (status: number, written: number) => {
-      memory.writeU8(statusAddr, status);
-      queue.addUsed(memory, chain.head, written + 1);
-      this.#unsignalled.add(index);
-    };
     const plan = planRequest(req, memory, ctx);
     if (plan.kind === "done") {
-      answer(plan.result.status, plan.result.written);
+      this.#answer(index, queue, memory, chain.head, statusAddr, plan.result);
       return;
     }
     const generation = this.#generation;
@@ -451,9 +447,10 @@ export class BlockDevice implements VirtioDevice {
         this.#writesInFlight.delete(writeSeq);
         this.#startReadyFlushes();
       }
-      const ok = error === null;
-      if (!ok) ioFailure(`${this.name}: ${describe(req)}: ${error}`);
-      answer(ok ? BlkStatus.OK : BlkStatus.IOERR, ok && plan.kind === "read" ? plan.len : 0);
+      const result = error === null
+        ? { status: BlkStatus.OK, written: plan.kind === "read" ? plan.len : 0 }
+        : ioFailure(`${this.name}: ${describe(req)}: ${error}`);
+      this.#answer(index, queue, memory, chain.head, statusAddr, result);
     };
     try {
       if (plan.kind === "flush") {
@@ -469,7 +466,10 @@ export class BlockDevice implements VirtioDevice {
         else this.#waitingFlushes.push({ barrier, start });
         return;
       }
-      const views = plan.segments.map((s) => memory.slice(s.addr, s.len));
+      const views: Uint8Array[] = [];
+      for (let i = 0; i < plan.segments.length; i++) {
+        views.push(memory.slice(plan.segments[i].addr, plan.segments[i].len));
+      }
       if (plan.kind === "read") {
         backend.readv(views, plan.offset, done);
       } else {
@@ -480,6 +480,20 @@ export class BlockDevice implements VirtioDevice {
     } catch (e) {
       done((e as Error).message);
     }
+  }
+
+  /** Writes a request's status byte and gives its chain back. */
+  #answer(
+    index: number,
+    queue: Queue,
+    memory: GuestMemory,
+    head: number,
+    statusAddr: number,
+    result: RequestResult,
+  ): void {
+    memory.writeU8(statusAddr, result.status);
+    queue.addUsed(memory, head, result.written + 1);
+    this.#unsignalled.add(index);
   }
 
   /** True when no write with sequence number <= `barrier` is in flight. */

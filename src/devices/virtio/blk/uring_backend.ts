@@ -174,19 +174,18 @@ export class UringBackend implements AsyncBlockBackend {
     return pieces;
   }
 
-  #queue(op: Omit<Op, "tag">): void {
+  #queue(
+    opcode: number,
+    pieces: { addr: number; len: number }[],
+    offset: number,
+    done: IoDone,
+    scatterTo: readonly Uint8Array[] | null,
+    bounce: Uint8Array | null,
+  ): void {
     // Tags fit in 32 bits; one still in flight after 2^32 others is skipped over.
     while (this.#ops.has(this.#nextTag)) this.#nextTag = (this.#nextTag % 0xffff_ffff) + 1;
-    // Built field by field (not spread) so every Op has one shape.
-    const full: Op = {
-      tag: this.#nextTag,
-      opcode: op.opcode,
-      pieces: op.pieces,
-      offset: op.offset,
-      done: op.done,
-      scatterTo: op.scatterTo,
-      bounce: op.bounce,
-    };
+    // One literal, so every Op has one shape.
+    const full: Op = { tag: this.#nextTag, opcode, pieces, offset, done, scatterTo, bounce };
     this.#nextTag = (this.#nextTag % 0xffff_ffff) + 1;
     this.#ops.set(full.tag, full);
     this.#queued.push(full);
@@ -198,24 +197,17 @@ export class UringBackend implements AsyncBlockBackend {
     const pieces = this.#piecesOf(dsts);
     if (pieces === null) {
       const bounce = alignedBuffer(total);
-      this.#queue({
-        opcode: UringOp.READV,
-        pieces: [{ addr: hostAddress(bounce), len: total }],
+      this.#queue(
+        UringOp.READV,
+        [{ addr: hostAddress(bounce), len: total }],
         offset,
         done,
-        scatterTo: dsts,
+        dsts,
         bounce,
-      });
+      );
       return;
     }
-    this.#queue({
-      opcode: UringOp.READV,
-      pieces,
-      offset,
-      done,
-      scatterTo: null,
-      bounce: null,
-    });
+    this.#queue(UringOp.READV, pieces, offset, done, null, null);
   }
 
   writev(srcs: readonly Uint8Array[], offset: number, done: IoDone): void {
@@ -233,24 +225,17 @@ export class UringBackend implements AsyncBlockBackend {
       }
       pieces = [{ addr: hostAddress(bounce), len: total }];
     }
-    this.#queue({ opcode: UringOp.WRITEV, pieces, offset, done, scatterTo: null, bounce });
+    this.#queue(UringOp.WRITEV, pieces, offset, done, null, bounce);
   }
 
   flush(done: IoDone): void {
     if (this.#fd < 0) throw new BlockIoError(`${this.path} is closed`);
     if (this.readonly) {
       // Nothing was written through this image: done as soon as the caller polls.
-      this.#queue({ opcode: -1, pieces: [], offset: 0, done, scatterTo: null, bounce: null });
+      this.#queue(-1, [], 0, done, null, null);
       return;
     }
-    this.#queue({
-      opcode: UringOp.FDATASYNC,
-      pieces: [],
-      offset: 0,
-      done,
-      scatterTo: null,
-      bounce: null,
-    });
+    this.#queue(UringOp.FDATASYNC, [], 0, done, null, null);
   }
 
   submit(): void {
