@@ -121,6 +121,8 @@ if (pinCpu !== null) {
 }
 /** Guest RAM as the VMM has it (MEM=shared): byte `gpa` at index `gpa` (RAM is below 3 GiB). */
 let ram: Uint8Array<ArrayBuffer> | null = null;
+/** A DataView over `ram`, made once. */
+let ramView: DataView | null = null;
 if (shared) {
   const fd = open(ramFile, O_RDWR);
   try {
@@ -241,11 +243,14 @@ function round(ks: number[]): string[] {
  * (IO=wait) when none came since the round began.
  */
 function sharedRound(mem: Uint8Array<ArrayBuffer>, ks: number[]): string[] {
-  const view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
+  const view = ramView ??= new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
   const cmds: string[] = [];
   for (const k of ks) {
     const h = slots + SLOT * k;
-    view.setBigUint64(h + 8, BigInt(nextBlock() * (bs / 512)), true);
+    // The sector as two 32-bit halves (no bigint per request).
+    const sector = nextBlock() * (bs / 512);
+    view.setUint32(h + 8, sector % 0x1_0000_0000, true);
+    view.setUint32(h + 12, Math.floor(sector / 0x1_0000_0000), true);
     mem[h + 16] = 0xff;
     view.setUint16(ring.avail + 4 + 2 * (ring.availIdx % queueSize), 3 * k, true);
     ring.availIdx = (ring.availIdx + 1) & 0xffff;
@@ -342,7 +347,7 @@ async function replies(cmds: string[]): Promise<string[]> {
 
 /** MEM=shared: takes the used entries since the last look (status checked); returns how many. */
 function takeShared(mem: Uint8Array<ArrayBuffer>): number {
-  const view = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
+  const view = ramView ??= new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
   const used = view.getUint16(ring.used + 2, true);
   const n = (used - usedSeen) & 0xffff;
   for (let i = 0; i < n; i++) {
