@@ -23,6 +23,7 @@ export const HELPER_SYMBOLS = {
   sv_munmap: { parameters: ["u64", "u64"], result: "i32" },
   sv_madvise: { parameters: ["u64", "u64", "u32"], result: "i32" },
   sv_getpid: { parameters: [], result: "i32" },
+  sv_sched_yield: { parameters: [], result: "i32" },
   sv_gettid: { parameters: [], result: "i32" },
   sv_tgkill: { parameters: ["i32", "i32", "i32"], result: "i32" },
   sv_kvm_run: { parameters: ["i32", "u64"], result: "i32" },

@@ -182,6 +182,11 @@ export function getpid(): number {
   return helper().sv_getpid();
 }
 
+/** Lets another runnable thread of this CPU run first (a polling loop's courtesy). */
+export function schedYield(): void {
+  check(helper().sv_sched_yield(), "sched_yield");
+}
+
 /** The calling thread's kernel id (a Worker's own tid when called inside it). */
 export function gettid(): number {
   return helper().sv_gettid();

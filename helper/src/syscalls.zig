@@ -81,6 +81,11 @@ export fn sv_getpid() i32 {
     return @intCast(linux.syscall0(.getpid));
 }
 
+/// sched_yield(2): lets another runnable thread of this CPU go first.
+export fn sv_sched_yield() i32 {
+    return ret32(linux.syscall0(.sched_yield));
+}
+
 export fn sv_gettid() i32 {
     return @intCast(linux.syscall0(.gettid));
 }

@@ -26,7 +26,10 @@
  * for profiling it. CPU (unset or empty: no pinning): once the VMM is up, the main threads of this
  * process and of the VMM (which serves the socket and submits and reaps the io_uring I/O) are
  * pinned to that CPU with `taskset -p -c CPU PID`, so the serial round trip never wakes another
- * CPU; their other threads stay free (see pin.ts).
+ * CPU; their other threads stay free (see pin.ts). WAIT (spin when CPU is set, else sleep): how
+ * the driver waits for a reply. spin: it polls the socket, yielding its CPU to the VMM's thread
+ * between tries, as a polling guest keeps its vCPU busy (see blocking_conn.ts); sleep: it sleeps
+ * in poll(2) until the reply comes.
  *
  * Usage: deno run -A driver.ts FILE BS IODEPTH DIRECT(0|1) RW(randread|randwrite|read|write) RUNTIME
  */
@@ -95,6 +98,11 @@ try {
   console.error(`driver.ts: ${(e as Error).message}`);
   Deno.exit(2);
 }
+const waitMode = Deno.env.get("WAIT") || (pinCpu === null ? "sleep" : "spin");
+if (!["spin", "sleep"].includes(waitMode)) {
+  console.error(`driver.ts: WAIT must be spin or sleep, not ${waitMode}`);
+  Deno.exit(2);
+}
 const ramFile = `/dev/shm/blk-qtest-${Deno.pid}.ram`;
 const vmmArgs = [
   "-drive",
@@ -119,6 +127,7 @@ if (pinCpu !== null) {
     Deno.exit(1);
   }
 }
+(qt.conn as unknown as BlockingConn).spin = waitMode === "spin";
 /** Guest RAM as the VMM has it (MEM=shared): byte `gpa` at index `gpa` (RAM is below 3 GiB). */
 let ram: Uint8Array<ArrayBuffer> | null = null;
 /** A DataView over `ram`, made once. */
