@@ -26,15 +26,16 @@ fn addressOf(path: [*:0]const u8, out: *linux.sockaddr.un) ?i32 {
     return null;
 }
 
-fn streamSocket() i32 {
+/// A new stream socket, with `addr` filled for `path`: the fd, or -errno.
+fn socketFor(path: [*:0]const u8, addr: *linux.sockaddr.un) i32 {
+    if (addressOf(path, addr)) |e| return e;
     return ret32(linux.syscall3(.socket, linux.AF.UNIX, linux.SOCK.STREAM | linux.SOCK.CLOEXEC, 0));
 }
 
 /// A socket connected to `path`: the fd, or -errno (ENOENT / ECONNREFUSED: nobody listens).
 export fn sv_unix_connect(path: [*:0]const u8) i32 {
     var addr: linux.sockaddr.un = undefined;
-    if (addressOf(path, &addr)) |e| return e;
-    const fd = streamSocket();
+    const fd = socketFor(path, &addr);
     if (fd < 0) return fd;
     const rc = ret32(linux.syscall3(.connect, fdArg(fd), @intFromPtr(&addr), @sizeOf(linux.sockaddr.un)));
     if (rc < 0) {
@@ -47,8 +48,7 @@ export fn sv_unix_connect(path: [*:0]const u8) i32 {
 /// A socket bound to `path` (which must not exist) and listening for one client: the fd, or -errno.
 export fn sv_unix_listen(path: [*:0]const u8) i32 {
     var addr: linux.sockaddr.un = undefined;
-    if (addressOf(path, &addr)) |e| return e;
-    const fd = streamSocket();
+    const fd = socketFor(path, &addr);
     if (fd < 0) return fd;
     var rc = ret32(linux.syscall3(.bind, fdArg(fd), @intFromPtr(&addr), @sizeOf(linux.sockaddr.un)));
     if (rc == 0) rc = ret32(linux.syscall2(.listen, fdArg(fd), 1));
