@@ -97,12 +97,8 @@ export async function serveQtest(socket: UnixSocket, protocol: QtestProtocol): P
   const buf = new Uint8Array(1 << 20);
   let pending = "";
   let overlong = false;
+  /** When the event loop last ran. */
   let lastYield = performance.now();
-  /** Lets the event loop run when BUSY_MS of work went by without it. */
-  const keepEventLoopAlive = async () => {
-    await yieldToEventLoop();
-    lastYield = performance.now();
-  };
   for (;;) {
     let n: number | null;
     try {
@@ -154,7 +150,10 @@ export async function serveQtest(socket: UnixSocket, protocol: QtestProtocol): P
       }
     }
     if (protocol.quitRequested) return;
-    if (performance.now() - lastYield >= BUSY_MS) await keepEventLoopAlive();
+    if (performance.now() - lastYield >= BUSY_MS) {
+      await yieldToEventLoop();
+      lastYield = performance.now();
+    }
   }
 }
 
