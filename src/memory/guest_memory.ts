@@ -25,6 +25,15 @@ function hex(n: number): string {
   return "0x" + n.toString(16);
 }
 
+/**
+ * The little-endian u64 at `offset` of `view` as a number when it is below 2^53, else -1 (an
+ * address the guest wrote: one that large is outside RAM anyway).
+ */
+export function u64AsNumber(view: DataView, offset: number): number {
+  const high = view.getUint32(offset + 4, true);
+  return high < 0x20_0000 ? high * 0x1_0000_0000 + view.getUint32(offset, true) : -1;
+}
+
 export class GuestMemory {
   readonly regions: readonly RamRegion[];
   readonly #views: DataView[];
@@ -166,17 +175,6 @@ export class GuestMemory {
   readU64(gpa: number): bigint {
     const i = this.#region(gpa, 8);
     return this.#views[i].getBigUint64(gpa - this.#starts[i], true);
-  }
-  /**
-   * The u64 at `gpa` as a number when it is below 2^53, else -1 (addresses the guest wrote:
-   * one that large is outside RAM anyway, and the caller reads it again as a bigint to say so).
-   */
-  readU64Number(gpa: number): number {
-    const i = this.#region(gpa, 8);
-    const v = this.#views[i];
-    const o = gpa - this.#starts[i];
-    const high = v.getUint32(o + 4, true);
-    return high < 0x20_0000 ? high * 0x1_0000_0000 + v.getUint32(o, true) : -1;
   }
   writeU8(gpa: number, value: number): void {
     const i = this.#region(gpa, 1);

@@ -13,10 +13,10 @@
  *   avail (aligned 2): u16 flags, u16 idx, u16 ring[size], u16 used_event
  *   used (aligned 4): u16 flags, u16 idx, {u32 id, u32 len} ring[size], u16 avail_event
  */
-import type { GuestMemory } from "../../memory/guest_memory.ts";
+import { type GuestMemory, u64AsNumber } from "../../memory/guest_memory.ts";
 import { DescFlag, VIRTQ_AVAIL_F_NO_INTERRUPT } from "./constants.ts";
 
-/** A descriptor as read from guest RAM, before any check (see Queue.#readDescriptor). */
+/** A descriptor as read from guest RAM, before any check (see descriptorAt). */
 interface RawDescriptor {
   /** Where it sits in guest RAM. */
   readonly at: number;
@@ -82,6 +82,22 @@ interface RingViews {
   readonly desc: DataView;
   readonly avail: DataView;
   readonly used: DataView;
+}
+
+/**
+ * Entry `index` of the descriptor table seen through `table`, which starts at guest address
+ * `tableGpa`. `addr` is -1 when the guest wrote 2^53 or more (then outside RAM; an error message
+ * reads the exact value again from `at`).
+ */
+function descriptorAt(table: DataView, index: number, tableGpa: number): RawDescriptor {
+  const o = DESCRIPTOR_SIZE * index;
+  return {
+    at: tableGpa + o,
+    addr: u64AsNumber(table, o),
+    len: table.getUint32(o + 8, true),
+    flags: table.getUint16(o + 12, true),
+    next: table.getUint16(o + 14, true),
+  };
 }
 
 function viewOf(memory: GuestMemory, gpa: number, len: number): DataView {
@@ -245,34 +261,6 @@ export class Queue {
     return this.pending(memory) > 0;
   }
 
-  /**
-   * The descriptor at guest address `at`. `addr` is -1 when the guest wrote 2^53 or more (then
-   * outside RAM; the error message reads the exact value again from `at`).
-   */
-  #readDescriptor(memory: GuestMemory, at: number): RawDescriptor {
-    return {
-      at,
-      addr: memory.readU64Number(at),
-      len: memory.readU32(at + 8),
-      flags: memory.readU16(at + 12),
-      next: memory.readU16(at + 14),
-    };
-  }
-
-  /** Descriptor `index` of the ring's own table (see #readDescriptor). */
-  #ringDescriptor(memory: GuestMemory, index: number): RawDescriptor {
-    const desc = this.#ring(memory).desc;
-    const o = DESCRIPTOR_SIZE * index;
-    const high = desc.getUint32(o + 4, true);
-    return {
-      at: this.descTable + o,
-      addr: high < 0x20_0000 ? high * 0x1_0000_0000 + desc.getUint32(o, true) : -1,
-      len: desc.getUint32(o + 8, true),
-      flags: desc.getUint16(o + 12, true),
-      next: desc.getUint16(o + 14, true),
-    };
-  }
-
   #walk(memory: GuestMemory, head: number): DescriptorChain {
     if (head >= this.size) {
       throw new QueueError(`chain head ${head} is not below the queue size ${this.size}`);
@@ -302,7 +290,7 @@ export class Queue {
       if (++steps > this.size) {
         throw new QueueError(`chain at head ${head} is longer than the queue size ${this.size}`);
       }
-      const d = this.#ringDescriptor(memory, index);
+      const d = descriptorAt(this.#ring(memory).desc, index, this.descTable);
       if (d.flags & DescFlag.INDIRECT) {
         const where = `descriptor ${index} (head ${head})`;
         if (!this.indirect) {
@@ -347,11 +335,12 @@ export class Queue {
         `${where}: indirect table ${hex(written)}+${hex(tableLen)} is outside RAM`,
       );
     }
+    const entries = viewOf(memory, base, tableLen);
     let index = 0;
     let steps = 0;
     for (;;) {
       if (++steps > count) throw new QueueError(`${where}: indirect table chain loops`);
-      const d = this.#readDescriptor(memory, base + DESCRIPTOR_SIZE * index);
+      const d = descriptorAt(entries, index, base);
       const at = `${where}, indirect entry ${index}`;
       if (d.flags & DescFlag.INDIRECT) throw new QueueError(`${at}: nested indirect table`);
       push(d, at);
